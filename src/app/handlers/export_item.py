@@ -1,0 +1,60 @@
+"""``POST /items/{item_id}/exports``: write the item to the exports bucket as the writer role.
+
+201 with the new object's key; 200 with the same key when the request was already exported (a
+retry), so retrying is always safe.
+"""
+
+from http import HTTPStatus
+from typing import Any, cast
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from app import runtime
+from app.handlers.http import new_resolver
+from app.models import export_request_from_api
+from app.observability import logger, metrics
+from app.operations import export_item
+from app.services import ExportsBucket, ItemsTable
+
+resolver = new_resolver()
+
+
+@resolver.post("/items/<item_id>/exports")
+def _export_item(item_id: str) -> Response[dict[str, str]]:
+    request = export_request_from_api(item_id, resolver.current_event.decoded_body)
+    export_id = resolver.current_event.request_context.request_id
+    result = export_item(
+        request,
+        export_id,
+        items=cast(ItemsTable, resolver.context["items"]),
+        exports=cast(ExportsBucket, resolver.context["exports"]),
+    )
+    metrics.add_metric(
+        name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
+    )
+    return Response(
+        status_code=(HTTPStatus.CREATED if result.created else HTTPStatus.OK).value,
+        content_type=content_types.APPLICATION_JSON,
+        body={"export_id": export_id, "key": result.key},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+def handle(
+    event: dict[str, Any], context: LambdaContext, *, items: ItemsTable, exports: ExportsBucket
+) -> dict[str, Any]:
+    resolver.context.update(items=items, exports=exports)
+    response: dict[str, Any] = resolver.resolve(event, context)
+    return response
+
+
+ITEMS = runtime.items_table()
+EXPORTS = runtime.exports_bucket()
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = handle(event, context, items=ITEMS, exports=EXPORTS)
+    return response

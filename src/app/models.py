@@ -1,0 +1,87 @@
+"""Requests the functions accept, validated before any AWS call.
+
+Validation lives here, not in the handlers, so the API and the queue reject the same inputs with
+the same messages. Limits are deliberately tight: an id ends up in an S3 key and a log line.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ITEM_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+MAX_FIELDS = 20
+MAX_BODY_BYTES = 16 * 1024
+
+
+class InvalidRequestError(ValueError):
+    """The caller sent something this service will never accept; retrying cannot help."""
+
+
+def parse_item_id(raw: object) -> str:
+    if not isinstance(raw, str) or not ITEM_ID_PATTERN.fullmatch(raw):
+        raise InvalidRequestError(
+            "item_id must be 1-64 characters of letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Export one item, optionally only some of its attributes."""
+
+    item_id: str
+    fields: tuple[str, ...] | None = None
+
+
+def _parse_fields(raw: object) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_FIELDS:
+        raise InvalidRequestError(f"fields must be a list of 1-{MAX_FIELDS} attribute names")
+    for name in raw:
+        if not isinstance(name, str) or not FIELD_NAME_PATTERN.fullmatch(name):
+            raise InvalidRequestError(
+                "each field must be an attribute name: letters, digits and '_', up to 64 characters"
+            )
+    if len(set(raw)) != len(raw):
+        raise InvalidRequestError("fields must not repeat a name")
+    return tuple(raw)
+
+
+def parse_json_object(body: str | None, *, allowed: frozenset[str]) -> Mapping[str, Any]:
+    """The body as a JSON object holding only ``allowed`` keys (a typo is an error, not a no-op)."""
+    if body is None or not body.strip():
+        raise InvalidRequestError("the body must be a JSON object, e.g. {} for the defaults")
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise InvalidRequestError(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise InvalidRequestError("the body is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidRequestError("the body must be a JSON object")
+    unknown = sorted(set(document) - allowed)
+    if unknown:
+        named = ", ".join(map(repr, unknown[:5]))
+        raise InvalidRequestError(
+            f"unknown field(s) {named}; allowed: {', '.join(sorted(allowed))}"
+        )
+    return document
+
+
+def export_request_from_api(item_id: object, body: str | None) -> ExportRequest:
+    """``POST /items/{item_id}/exports`` with a body such as ``{"fields": ["name"]}`` or ``{}``."""
+    document = parse_json_object(body, allowed=frozenset({"fields"}))
+    return ExportRequest(parse_item_id(item_id), _parse_fields(document.get("fields")))
+
+
+def export_request_from_message(body: str | None) -> ExportRequest:
+    """A queue message such as ``{"item_id": "42", "fields": ["name"]}``."""
+    document = parse_json_object(body, allowed=frozenset({"item_id", "fields"}))
+    if "item_id" not in document:
+        raise InvalidRequestError("item_id is required")
+    return ExportRequest(parse_item_id(document["item_id"]), _parse_fields(document.get("fields")))

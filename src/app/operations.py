@@ -1,0 +1,35 @@
+"""What the service does, whoever asked: the API and the queue run the same export path."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from app.models import ExportRequest
+from app.services import ExportResult, ExportsBucket, ItemsTable
+
+
+@dataclass(frozen=True)
+class ItemNotFoundError(Exception):
+    item_id: str
+
+    def __str__(self) -> str:
+        return f"item {self.item_id!r} not found"
+
+
+def export_item(
+    request: ExportRequest, export_id: str, *, items: ItemsTable, exports: ExportsBucket
+) -> ExportResult:
+    """Read the item with the base session and write it with the writer session.
+
+    ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier
+    object instead of writing a second one.
+    """
+    item = items.get(request.item_id, request.fields)
+    if item is None:
+        raise ItemNotFoundError(request.item_id)
+    document = {
+        "export_id": export_id,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "item": item,
+        "item_id": request.item_id,
+    }
+    return exports.write(request.item_id, export_id, document)

@@ -1,0 +1,45 @@
+"""Failures of AWS dependencies, in a form handlers can answer and operators can act on."""
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+_CLIENT_FAULT_HINTS = {
+    "AccessDenied": "check the function role's policy and, for assumed roles, the trust policy",
+    "AccessDeniedException": "check the function role's policy for this action and resource",
+    "ResourceNotFoundException": "check the table name the template passes to the function",
+    "NoSuchBucket": "check the bucket name the template passes to the function",
+    "ExpiredToken": "the session expired; it should refresh: check the clock and session duration",
+}
+
+
+class DependencyError(Exception):
+    """An AWS call failed after botocore's retries; the request may succeed later."""
+
+    def __init__(self, resource: str, operation: str, code: str, hint: str) -> None:
+        super().__init__(f"{operation} on {resource} failed ({code}): {hint}")
+        self.resource = resource
+        self.operation = operation
+        self.code = code
+        self.hint = hint
+
+    def log_fields(self) -> dict[str, str]:
+        """What an operator needs in the log line: what failed and what to check."""
+        return {
+            "resource": self.resource,
+            "operation": self.operation,
+            "error_code": self.code,
+            "hint": self.hint,
+        }
+
+    @classmethod
+    def wrap(cls, resource: str, operation: str, error: Exception) -> "DependencyError":
+        """Describe ``error`` without its message: AWS messages can echo request data."""
+        if isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            hint = _CLIENT_FAULT_HINTS.get(code, "AWS refused or failed the call after retries")
+        elif isinstance(error, BotoCoreError):
+            code = type(error).__name__
+            hint = "AWS could not be reached or did not answer in time after retries"
+        else:  # pragma: no cover - callers only pass botocore errors
+            code = type(error).__name__
+            hint = "unexpected failure"
+        return cls(resource, operation, code, hint)

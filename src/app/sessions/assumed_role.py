@@ -1,0 +1,118 @@
+"""Sessions for an assumed role whose credentials are fetched on first use and refresh themselves.
+
+A one-shot ``sts.assume_role`` at init would either call STS on every cold start (even for
+invocations that never use the role) or hand out credentials that silently expire in a long-lived
+execution environment. botocore already solves both for profiles with ``role_arn``; this module
+wires the same machinery to an explicit source session:
+
+* ``AssumeRoleCredentialFetcher`` calls ``AssumeRole`` and caches the response until it is within
+  its expiry window (15 minutes by default);
+* ``DeferredRefreshableCredentials`` asks the fetcher only when a client signs a request, and again
+  once the credentials enter botocore's refresh window, under a lock, so concurrent threads make one
+  STS call between them.
+
+The source can itself be an assumed-role session: each link of a role chain refreshes on its own.
+"""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.credentials import (
+    AssumeRoleCredentialFetcher,
+    CredentialProvider,
+    CredentialResolver,
+    Credentials,
+    DeferredRefreshableCredentials,
+)
+from botocore.exceptions import NoCredentialsError
+
+from app.sessions.clients import sts_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts import STSClient
+
+MAX_ROLE_SESSION_NAME_LENGTH = 64
+_ROLE_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """What to assume, and how the assumption is labelled in CloudTrail."""
+
+    role_arn: str
+    session_name: str
+    duration_seconds: int = 3600
+    external_id: str | None = None
+
+    def assume_role_arguments(self) -> dict[str, Any]:
+        """Arguments for ``AssumeRole`` beyond the role ARN."""
+        arguments: dict[str, Any] = {
+            "RoleSessionName": self.session_name,
+            "DurationSeconds": self.duration_seconds,
+        }
+        if self.external_id:
+            arguments["ExternalId"] = self.external_id
+        return arguments
+
+
+def role_session_name(*parts: str) -> str:
+    """A valid ``RoleSessionName`` (2-64 characters of ``[\\w+=,.@-]``) built from ``parts``.
+
+    CloudTrail shows this name for every call the assumed role makes, so it should say which
+    function (and which execution environment) acted.
+    """
+    joined = ".".join(_ROLE_SESSION_NAME_FORBIDDEN.sub("-", part) for part in parts if part)
+    return joined[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
+
+
+class _FixedCredentialsProvider(CredentialProvider):
+    """Hands botocore's credential resolver one credentials object, without resolving anything."""
+
+    METHOD = "assume-role"
+    CANONICAL_NAME = "AssumeRole"
+
+    def __init__(self, credentials: Credentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> Credentials:
+        return self._credentials
+
+
+def _reuse(client: "STSClient") -> Callable[..., "STSClient"]:
+    """A ``client_creator`` that returns one prebuilt STS client instead of building one per fetch.
+
+    The fetcher offers the source's frozen credentials as keyword arguments; the prebuilt client
+    does not need them because it signs with the source session's own, possibly refreshing,
+    credentials.
+    """
+
+    def create(_service_name: str, **_frozen_source_credentials: object) -> "STSClient":
+        return client
+
+    return create
+
+
+def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session:
+    """A session for ``role`` assumed from ``source``; building it makes no network call."""
+    source_credentials = source.get_credentials()
+    if source_credentials is None:
+        raise NoCredentialsError()
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=_reuse(sts_client(source)),
+        source_credentials=source_credentials,
+        role_arn=role.role_arn,
+        extra_args=role.assume_role_arguments(),
+    )
+    credentials = DeferredRefreshableCredentials(
+        refresh_using=fetcher.fetch_credentials, method=_FixedCredentialsProvider.METHOD
+    )
+    botocore_session = botocore.session.Session()
+    botocore_session.register_component(
+        "credential_provider", CredentialResolver([_FixedCredentialsProvider(credentials)])
+    )
+    return boto3.Session(botocore_session=botocore_session, region_name=source.region_name)

@@ -1,0 +1,13 @@
+"""The execution environment's own identity: the function role."""
+
+import boto3
+
+
+def base_session(region_name: str) -> boto3.Session:
+    """A session for the function role, in an explicit region.
+
+    Inside Lambda the credentials come from the environment variables the runtime sets. Naming the
+    region (rather than trusting whatever default a machine has) makes the same code behave the
+    same in Lambda, in tests and on a laptop.
+    """
+    return boto3.Session(region_name=region_name)

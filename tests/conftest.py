@@ -1,0 +1,179 @@
+"""Shared fixtures: a moto-backed AWS shaped by template.yaml, and spies on what reaches AWS.
+
+The environment below is set before anything imports ``app``: handler modules build their sessions
+and clients at import time, exactly as in Lambda, and must find a Lambda-like environment. Its
+credentials are fake and no endpoint is real, so nothing here can reach AWS.
+"""
+
+import collections
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+LAMBDA_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_REGION": REGION,
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_LAMBDA_FUNCTION_NAME": "items-test-ExportItemFunction",
+    "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/23/[$LATEST]5f2b7c1e9a0d4b8c",
+    "TABLE_NAME": "items",
+    "BUCKET_NAME": "exports",
+    "EXPORT_PREFIX": "exports/",
+    "WRITER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-writer",
+    "POWERTOOLS_SERVICE_NAME": "items",
+    "POWERTOOLS_METRICS_NAMESPACE": "ItemsServiceTest",
+}
+for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ.update(LAMBDA_ENVIRONMENT)
+
+import boto3  # noqa: E402 - after the environment, on purpose
+import botocore.client  # noqa: E402
+import botocore.session  # noqa: E402
+import pytest  # noqa: E402
+from moto import mock_aws  # noqa: E402
+from tools import sam_template  # noqa: E402
+from tools.lambda_context import LambdaContext  # noqa: E402
+from tools.seed import load_seed, put_items  # noqa: E402
+
+from app.services import ExportsBucket, ItemsTable  # noqa: E402
+from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
+
+EVENTS = Path(__file__).resolve().parent.parent / "events"
+EXPECTED = json.loads((EVENTS / "expected.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return sam_template.load()
+
+
+@pytest.fixture
+def api_calls(monkeypatch: pytest.MonkeyPatch) -> collections.Counter[str]:
+    """Every AWS API call any client makes, as ``"service.Operation"``."""
+    calls: collections.Counter[str] = collections.Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: botocore.client.BaseClient, operation_name: str, api_params: Any) -> Any:
+        calls[f"{self.meta.service_model.service_name}.{operation_name}"] += 1
+        return original(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return calls
+
+
+@pytest.fixture
+def clients_built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The service name of every client built from any session."""
+    built: list[str] = []
+    original = botocore.session.Session.create_client
+
+    def counting(
+        self: botocore.session.Session, service_name: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        built.append(service_name)
+        return original(self, service_name, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.session.Session, "create_client", counting)
+    return built
+
+
+@dataclass
+class Stack:
+    """The template's data resources in moto, and sessions/services as the functions build them."""
+
+    base: boto3.Session
+    writer: boto3.Session
+    items: ItemsTable
+    exports: ExportsBucket
+    admin: boto3.Session
+
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """Every object in the exports bucket, decoded, by key."""
+        s3 = self.admin.client("s3")
+        listing = s3.list_objects_v2(Bucket=self.exports.bucket_name).get("Contents", [])
+        return {
+            entry["Key"]: json.loads(
+                s3.get_object(Bucket=self.exports.bucket_name, Key=entry["Key"])["Body"].read()
+            )
+            for entry in listing
+        }
+
+
+def _properties(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(aws: None, template: dict[str, Any]) -> Stack:
+    """Table, bucket and writer role as the template declares them, seeded from events/seed.json."""
+    admin = boto3.Session(region_name=REGION)
+    table = _properties(template, "ItemsTable")
+    admin.client("dynamodb").create_table(
+        TableName=LAMBDA_ENVIRONMENT["TABLE_NAME"],
+        KeySchema=table["KeySchema"],
+        AttributeDefinitions=table["AttributeDefinitions"],
+        BillingMode=table["BillingMode"],
+    )
+    s3 = admin.client("s3")
+    bucket = LAMBDA_ENVIRONMENT["BUCKET_NAME"]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    admin.client("iam").create_role(
+        RoleName=LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"].rpartition("/")[2],
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+    put_items(admin.client("dynamodb"), LAMBDA_ENVIRONMENT["TABLE_NAME"], load_seed()["ItemsTable"])
+
+    base = base_session(REGION)
+    writer = assumed_role_session(
+        base, RoleSpec(LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"], "items-test.5f2b7c1e9a0d")
+    )
+    return Stack(
+        base=base,
+        writer=writer,
+        items=ItemsTable(base, LAMBDA_ENVIRONMENT["TABLE_NAME"]),
+        exports=ExportsBucket(writer, bucket, LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]),
+        admin=admin,
+    )
+
+
+@pytest.fixture
+def context() -> LambdaContext:
+    return LambdaContext(function_name=LAMBDA_ENVIRONMENT["AWS_LAMBDA_FUNCTION_NAME"])
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """An event from events/, by ``"<FunctionLogicalId>/<case>"``."""
+    return json.loads((EVENTS / f"{name}.json").read_text())  # type: ignore[no-any-return]
+
+
+def event_names() -> list[str]:
+    return sorted(str(path.relative_to(EVENTS).with_suffix("")) for path in EVENTS.glob("*/*.json"))

@@ -1,0 +1,29 @@
+"""Call a function's ``handle`` the way its entry point does, with services from a test stack."""
+
+import importlib
+import inspect
+from types import ModuleType
+from typing import Any
+
+from tools import sam_template
+from tools.lambda_context import LambdaContext
+
+from tests.conftest import Stack
+
+_TEMPLATE = sam_template.load()
+
+
+def handler_module(function_id: str) -> ModuleType:
+    handler = sam_template.functions(_TEMPLATE)[function_id]["Properties"]["Handler"]
+    return importlib.import_module(handler.rpartition(".")[0])
+
+
+def call(function_id: str, event: dict[str, Any], stack: Stack, context: LambdaContext) -> Any:
+    """``handle(event, context, **services)`` with the services its signature asks for."""
+    handle = handler_module(function_id).handle
+    wanted = [
+        name
+        for name, parameter in inspect.signature(handle).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    return handle(event, context, **{name: getattr(stack, name) for name in wanted})

@@ -1,0 +1,84 @@
+"""Every event in events/ through its handler, against moto: the response and the stored state."""
+
+import json
+from typing import Any
+
+import pytest
+from tools.lambda_context import LambdaContext
+from tools.seed import load_seed
+
+from tests.conftest import EXPECTED, Stack, event_names, load_event
+from tests.handler_calls import call
+
+SEEDED = {item["item_id"]: item for item in load_seed()["ItemsTable"]}
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    return json.loads(json.dumps(a, default=float)) == json.loads(json.dumps(b, default=float))
+
+
+def test_every_event_has_an_expectation_and_every_expectation_an_event() -> None:
+    assert set(EXPECTED["responses"]) == set(event_names())
+
+
+@pytest.mark.parametrize("name", event_names())
+def test_event_gets_the_expected_response(name: str, stack: Stack, context: LambdaContext) -> None:
+    function_id = name.split("/", maxsplit=1)[0]
+    expected = EXPECTED["responses"][name]
+    response = call(function_id, load_event(name), stack, context)
+
+    if "statusCode" in expected:
+        assert response["statusCode"] == expected["statusCode"], response
+        body = json.loads(response["body"])
+        assert response["headers"]["Content-Type"] == "application/json"
+        if response["statusCode"] >= 400:
+            assert isinstance(body["message"], str)
+            assert body["message"]
+            assert stack.objects() == {}, "a rejected request must not write"
+    else:
+        failed = sorted(entry["itemIdentifier"] for entry in response["batchItemFailures"])
+        assert failed == sorted(expected["batchItemFailures"])
+
+
+def test_found_item_is_returned_as_stored(stack: Stack, context: LambdaContext) -> None:
+    response = call("GetItemFunction", load_event("GetItemFunction/found"), stack, context)
+    assert _json_equal(json.loads(response["body"]), SEEDED["42"])
+
+
+@pytest.mark.parametrize("name", ["ExportItemFunction/created", "ExportItemFunction/whole_item"])
+def test_api_export_writes_the_item_under_the_returned_key(
+    name: str, stack: Stack, context: LambdaContext
+) -> None:
+    event = load_event(name)
+    response = call("ExportItemFunction", event, stack, context)
+    body = json.loads(response["body"])
+    item_id = event["pathParameters"]["item_id"]
+    fields = json.loads(event["body"]).get("fields")
+
+    stored = stack.objects()
+    assert list(stored) == [body["key"]]
+    assert body["key"] == f"exports/{item_id}/{event['requestContext']['requestId']}.json"
+    document = stored[body["key"]]
+    expected_item = {
+        k: v for k, v in SEEDED[item_id].items() if not fields or k in {"item_id", *fields}
+    }
+    assert _json_equal(document["item"], expected_item)
+    assert document["export_id"] == body["export_id"]
+
+
+def test_queue_batch_exports_only_the_good_messages(stack: Stack, context: LambdaContext) -> None:
+    event = load_event("ExportQueueFunction/mixed_batch")
+    response = call("ExportQueueFunction", event, stack, context)
+    failed = {entry["itemIdentifier"] for entry in response["batchItemFailures"]}
+    succeeded = [r for r in event["Records"] if r["messageId"] not in failed]
+
+    stored = stack.objects()
+    expected_keys = {
+        f"exports/{json.loads(r['body'])['item_id']}/{r['messageId']}.json" for r in succeeded
+    }
+    assert set(stored) == expected_keys
+    assert stored[f"exports/42/{succeeded[0]['messageId']}.json"]["item"] == {
+        "item_id": "42",
+        "name": SEEDED["42"]["name"],
+        "price": 249.5,
+    }
