@@ -42,12 +42,12 @@ import botocore.client  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
-from tools import sam_template  # noqa: E402
-from tools.lambda_context import LambdaContext  # noqa: E402
-from tools.seed import load_seed, put_items  # noqa: E402
 
 from app.services import ExportsBucket, ItemsTable  # noqa: E402
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
+from tools import sam_template  # noqa: E402
+from tools.lambda_context import LambdaContext  # noqa: E402
+from tools.seed import load_seed, put_items  # noqa: E402
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())

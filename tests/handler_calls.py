@@ -5,10 +5,9 @@ import inspect
 from types import ModuleType
 from typing import Any
 
+from tests.conftest import Stack
 from tools import sam_template
 from tools.lambda_context import LambdaContext
-
-from tests.conftest import Stack
 
 _TEMPLATE = sam_template.load()
 

@@ -4,11 +4,11 @@ import json
 from typing import Any
 
 import pytest
-from tools.lambda_context import LambdaContext
-from tools.seed import load_seed
 
 from tests.conftest import EXPECTED, Stack, event_names, load_event
 from tests.handler_calls import call
+from tools.lambda_context import LambdaContext
+from tools.seed import load_seed
 
 SEEDED = {item["item_id"]: item for item in load_seed()["ItemsTable"]}
 

@@ -56,6 +56,7 @@ def handle(
         logger.error(
             "not an SQS batch event; nothing to process", extra={"keys": sorted(event)[:10]}
         )
+        metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"batchItemFailures": []}
     response = process_partial_response(
         event=event,

@@ -36,6 +36,7 @@ def _item_not_found(error: ItemNotFoundError) -> ErrorResponse:
 
 
 def _no_route(_error: Exception) -> ErrorResponse:
+    metrics.add_metric(name="RoutesNotFound", unit="Count", value=1)
     return error_response(HTTPStatus.NOT_FOUND, "no such route")
 
 

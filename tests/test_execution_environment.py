@@ -1,0 +1,86 @@
+"""The mission: init builds sessions and clients once; invocations reuse them and STS once."""
+
+import collections
+import copy
+import importlib
+import json
+from types import ModuleType
+
+import pytest
+
+from app import runtime
+from tests.conftest import Stack, load_event
+from tests.handler_calls import handler_module
+from tools.lambda_context import LambdaContext
+
+FUNCTIONS = ["GetItemFunction", "ExportItemFunction", "ExportQueueFunction"]
+
+
+def _new_execution_environment(function_id: str) -> ModuleType:
+    """Re-run the handler module's init, as Lambda does in a new execution environment."""
+    for built_once in (runtime.base, runtime.writer, runtime.items_table, runtime.exports_bucket):
+        built_once.cache_clear()
+    return importlib.reload(handler_module(function_id))
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_init_builds_clients_but_calls_nothing(
+    function_id: str, aws: None, api_calls: collections.Counter[str], clients_built: list[str]
+) -> None:
+    _new_execution_environment(function_id)
+    assert api_calls == {}
+    expected = {"dynamodb"} if function_id == "GetItemFunction" else {"dynamodb", "sts", "s3"}
+    assert sorted(clients_built) == sorted(expected)
+
+
+def test_get_item_function_never_builds_the_writer_session(aws: None) -> None:
+    _new_execution_environment("GetItemFunction")
+    assert runtime.writer.cache_info().currsize == 0
+
+
+def test_many_api_invocations_make_one_assume_role_and_no_new_client(
+    stack: Stack,
+    api_calls: collections.Counter[str],
+    clients_built: list[str],
+    context: LambdaContext,
+) -> None:
+    module = _new_execution_environment("ExportItemFunction")
+    built_at_init = list(clients_built)
+    template_event = load_event("ExportItemFunction/created")
+    for index in range(40):
+        event = copy.deepcopy(template_event)
+        event["requestContext"]["requestId"] = f"request-{index}"
+        assert module.lambda_handler(event, context)["statusCode"] == 201
+    assert api_calls["sts.AssumeRole"] == 1
+    assert api_calls["dynamodb.GetItem"] == 40
+    assert api_calls["s3.PutObject"] == 40
+    assert clients_built == built_at_init
+    assert len(stack.objects()) == 40
+
+
+def test_many_queue_batches_make_one_assume_role_and_no_new_client(
+    stack: Stack,
+    api_calls: collections.Counter[str],
+    clients_built: list[str],
+    context: LambdaContext,
+) -> None:
+    module = _new_execution_environment("ExportQueueFunction")
+    built_at_init = list(clients_built)
+    batch = load_event("ExportQueueFunction/batch")
+    for index in range(20):
+        event = copy.deepcopy(batch)
+        for record in event["Records"]:
+            record["messageId"] = f"{record['messageId']}-{index}"
+        assert module.lambda_handler(event, context) == {"batchItemFailures": []}
+    assert api_calls["sts.AssumeRole"] == 1
+    assert clients_built == built_at_init
+
+
+def test_entry_point_uses_the_services_built_at_init(
+    stack: Stack, api_calls: collections.Counter[str], context: LambdaContext
+) -> None:
+    module = _new_execution_environment("GetItemFunction")
+    assert module.ITEMS is runtime.items_table()
+    response = module.lambda_handler(load_event("GetItemFunction/found"), context)
+    assert json.loads(response["body"])["item_id"] == "42"
+    assert api_calls == {"dynamodb.GetItem": 1}

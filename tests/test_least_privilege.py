@@ -1,0 +1,82 @@
+"""Each role in the translated template may do exactly what its code does, and no more."""
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import LAMBDA_ENVIRONMENT
+from tools import sam_template
+
+WRITER_ARN = {
+    "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-exports-writer"
+}
+TABLE_ARN = {"Fn::GetAtt": ["ItemsTable", "Arn"]}
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return sam_template.translate(template)["Resources"]  # type: ignore[no-any-return]
+
+
+def _statements(role: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(action, resource) pairs of a role's inline policies."""
+    pairs = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            pairs += [(action, statement["Resource"]) for action in actions]
+    return pairs
+
+
+def test_reader_may_only_get_items(resources: dict[str, Any]) -> None:
+    assert _statements(resources["GetItemFunctionRole"]) == [("dynamodb:GetItem", TABLE_ARN)]
+
+
+@pytest.mark.parametrize("role", ["ExportItemFunctionRole", "ExportQueueFunctionRole"])
+def test_exporters_may_get_items_and_assume_only_the_writer(
+    resources: dict[str, Any], role: str
+) -> None:
+    statements = _statements(resources[role])
+    assert statements[0] == ("dynamodb:GetItem", TABLE_ARN)
+    assert statements[1] == (
+        "sts:AssumeRole",
+        {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]},
+    )
+    assert len(statements) == 2
+
+
+def test_writer_may_only_put_objects_under_the_export_prefix(resources: dict[str, Any]) -> None:
+    writer = resources["WriterRole"]
+    prefix = LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]
+    assert _statements(writer) == [
+        ("s3:PutObject", {"Fn::Sub": f"${{ExportsBucket.Arn}}/{prefix}*"})
+    ]
+    for function_id in ("ExportItemFunction", "ExportQueueFunction"):
+        variables = resources[function_id]["Properties"]["Environment"]["Variables"]
+        assert variables["EXPORT_PREFIX"] == prefix
+
+
+def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str, Any]) -> None:
+    trust = resources["WriterRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    principals = [statement["Principal"] for statement in trust]
+    assert principals == [
+        {
+            "AWS": [
+                {"Fn::GetAtt": ["ExportItemFunctionRole", "Arn"]},
+                {"Fn::GetAtt": ["ExportQueueFunctionRole", "Arn"]},
+            ]
+        }
+    ]
+
+
+def test_writer_role_name_matches_the_arn_the_functions_assume(resources: dict[str, Any]) -> None:
+    name = resources["WriterRole"]["Properties"]["RoleName"]["Fn::Sub"]
+    assert WRITER_ARN["Fn::Sub"].endswith(f"role/{name}")
+    for function_id in ("ExportItemFunction", "ExportQueueFunction"):
+        variables = resources[function_id]["Properties"]["Environment"]["Variables"]
+        assert variables["WRITER_ROLE_ARN"]["Fn::If"][1] == WRITER_ARN

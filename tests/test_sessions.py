@@ -1,0 +1,109 @@
+"""The session lifecycle: nothing at build, one AssumeRole at first use, refresh near expiry."""
+
+import collections
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from botocore.exceptions import NoCredentialsError
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.sessions import (
+    CLIENT_CONFIG,
+    RoleSpec,
+    assumed_role_session,
+    base_session,
+    role_session_name,
+    s3_client,
+    sts_client,
+)
+from app.sessions.assumed_role import _ROLE_SESSION_NAME_FORBIDDEN, MAX_ROLE_SESSION_NAME_LENGTH
+from app.sessions.config import CONNECT_TIMEOUT_SECONDS, MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+from tests.conftest import ACCOUNT, LAMBDA_ENVIRONMENT, REGION, Stack
+
+WRITER = LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"]
+START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def _put(stack: Stack, key: str) -> None:
+    s3_client(stack.writer).put_object(Bucket=stack.exports.bucket_name, Key=key, Body=b"{}")
+
+
+def test_building_an_assumed_role_session_calls_nothing(
+    aws: None, api_calls: collections.Counter[str]
+) -> None:
+    session = assumed_role_session(base_session(REGION), RoleSpec(WRITER, "build-only"))
+    s3_client(session)
+    assert api_calls == {}
+
+
+def test_first_use_assumes_once_and_later_calls_reuse_the_credentials(
+    stack: Stack, api_calls: collections.Counter[str]
+) -> None:
+    for index in range(50):
+        _put(stack, f"exports/x/{index}.json")
+    assert api_calls["sts.AssumeRole"] == 1
+    assert api_calls["s3.PutObject"] == 50
+
+
+def test_credentials_refresh_once_when_they_near_expiry(
+    stack: Stack, api_calls: collections.Counter[str]
+) -> None:
+    with time_machine.travel(START, tick=False) as clock:
+        _put(stack, "exports/x/first.json")
+        clock.shift(timedelta(minutes=44))  # outside botocore's 15-minute advisory window
+        _put(stack, "exports/x/still-fresh.json")
+        assert api_calls["sts.AssumeRole"] == 1
+        clock.shift(timedelta(minutes=2))  # 14 minutes left: refresh before they expire
+        for index in range(10):
+            _put(stack, f"exports/x/refreshed-{index}.json")
+        assert api_calls["sts.AssumeRole"] == 2
+
+
+def test_assumed_identity_is_the_writer_role_named_for_the_function(stack: Stack) -> None:
+    identity = sts_client(stack.writer).get_caller_identity()
+    role_name = WRITER.rpartition("/")[2]
+    assert (
+        identity["Arn"]
+        == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/items-test.5f2b7c1e9a0d"
+    )
+
+
+def test_assume_role_arguments_carry_duration_and_external_id() -> None:
+    spec = RoleSpec(WRITER, "fn", duration_seconds=900, external_id="shared-secret")
+    assert spec.assume_role_arguments() == {
+        "RoleSessionName": "fn",
+        "DurationSeconds": 900,
+        "ExternalId": "shared-secret",
+    }
+    assert "ExternalId" not in RoleSpec(WRITER, "fn").assume_role_arguments()
+
+
+def test_no_source_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    with pytest.raises(NoCredentialsError):
+        assumed_role_session(base_session(REGION), RoleSpec(WRITER, "fn"))
+
+
+@given(st.lists(st.text(max_size=80), max_size=4))
+def test_role_session_names_are_always_valid(parts: list[str]) -> None:
+    name = role_session_name(*parts)
+    assert 2 <= len(name) <= MAX_ROLE_SESSION_NAME_LENGTH
+    assert not _ROLE_SESSION_NAME_FORBIDDEN.search(name)
+
+
+def test_role_session_name_keeps_function_and_environment() -> None:
+    assert role_session_name("items-dev-ExportItemFunction-AbC123", "5f2b7c1e9a0d") == (
+        "items-dev-ExportItemFunction-AbC123.5f2b7c1e9a0d"
+    )
+
+
+def test_every_client_has_explicit_timeouts_and_retries(stack: Stack) -> None:
+    for client in (s3_client(stack.writer), sts_client(stack.base)):
+        config = client.meta.config
+        assert config.connect_timeout == CONNECT_TIMEOUT_SECONDS
+        assert config.read_timeout == READ_TIMEOUT_SECONDS
+        assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
+    assert CLIENT_CONFIG.retries["total_max_attempts"] == MAX_ATTEMPTS
