@@ -9,6 +9,7 @@ import collections
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,6 +98,7 @@ class Stack:
     items: ItemsTable
     exports: ExportsBucket
     admin: boto3.Session
+    workers: ThreadPoolExecutor
 
     def objects(self) -> dict[str, dict[str, Any]]:
         """Every object in the exports bucket, decoded, by key."""
@@ -120,8 +122,14 @@ def aws() -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def workers() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="test-export") as pool:
+        yield pool
+
+
 @pytest.fixture
-def stack(aws: None, template: dict[str, Any]) -> Stack:
+def stack(aws: None, template: dict[str, Any], workers: ThreadPoolExecutor) -> Stack:
     """Table, bucket and writer role as the template declares them, seeded from events/seed.json."""
     admin = boto3.Session(region_name=REGION)
     table = _properties(template, "ItemsTable")
@@ -162,6 +170,7 @@ def stack(aws: None, template: dict[str, Any]) -> Stack:
         items=ItemsTable(base, LAMBDA_ENVIRONMENT["TABLE_NAME"]),
         exports=ExportsBucket(writer, bucket, LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]),
         admin=admin,
+        workers=workers,
     )
 
 

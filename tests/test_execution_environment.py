@@ -20,6 +20,7 @@ def _new_execution_environment(function_id: str) -> ModuleType:
     """Re-run the handler module's init, as Lambda does in a new execution environment."""
     for built_once in (runtime.base, runtime.writer, runtime.items_table, runtime.exports_bucket):
         built_once.cache_clear()
+    runtime._built_at_init.clear()
     return importlib.reload(handler_module(function_id))
 
 
@@ -80,7 +81,6 @@ def test_entry_point_uses_the_services_built_at_init(
     stack: Stack, api_calls: collections.Counter[str], context: LambdaContext
 ) -> None:
     module = _new_execution_environment("GetItemFunction")
-    assert module.ITEMS is runtime.items_table()
     response = module.lambda_handler(load_event("GetItemFunction/found"), context)
     assert json.loads(response["body"])["item_id"] == "42"
     assert api_calls == {"dynamodb.GetItem": 1}

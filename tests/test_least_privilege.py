@@ -43,10 +43,9 @@ def test_exporters_may_get_items_and_assume_only_the_writer(
 ) -> None:
     statements = _statements(resources[role])
     assert statements[0] == ("dynamodb:GetItem", TABLE_ARN)
-    assert statements[1] == (
-        "sts:AssumeRole",
-        {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]},
-    )
+    writer = {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]}
+    hub_or_writer = {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]}
+    assert statements[1] == ("sts:AssumeRole", hub_or_writer)
     assert len(statements) == 2
 
 
@@ -64,14 +63,12 @@ def test_writer_may_only_put_objects_under_the_export_prefix(resources: dict[str
 def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str, Any]) -> None:
     trust = resources["WriterRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     principals = [statement["Principal"] for statement in trust]
-    assert principals == [
-        {
-            "AWS": [
-                {"Fn::GetAtt": ["ExportItemFunctionRole", "Arn"]},
-                {"Fn::GetAtt": ["ExportQueueFunctionRole", "Arn"]},
-            ]
-        }
+    function_roles = [
+        {"Fn::GetAtt": ["ExportItemFunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["ExportQueueFunctionRole", "Arn"]},
     ]
+    hub = {"Ref": "WriterViaRoleArn"}
+    assert principals == [{"AWS": {"Fn::If": ["HasWriterHub", hub, function_roles]}}]
 
 
 def test_writer_role_name_matches_the_arn_the_functions_assume(resources: dict[str, Any]) -> None:

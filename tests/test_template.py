@@ -25,10 +25,14 @@ LAMBDA_PROVIDED = {
 }
 PARAMETER_SETS = {
     "dev": {},
-    "prod": {"Stage": "prod", "LogRetentionDays": "365"},
+    "prod": {"Stage": "prod", "LogRetentionDays": "365", "EnableSnapStart": "true"},
     "cross-account": {
         "WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer",
         "WriterExternalId": "shared-secret",
+    },
+    "role-chain": {
+        "WriterViaRoleArn": "arn:aws:iam::111122223333:role/hub",
+        "WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer",
     },
 }
 

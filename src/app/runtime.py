@@ -1,20 +1,43 @@
-"""The execution environment's sessions and services, built once, at init.
+"""The execution environment's sessions, services and worker threads, built once, at init.
 
-Handler modules call these functions at import time, which Lambda runs once per execution
-environment; ``functools.cache`` makes every later call (and every warm invocation) reuse the same
+Handler modules call :func:`at_init` at import time, which Lambda runs once per execution
+environment; ``functools.cache`` makes every later call (and every warm invocation) return the same
 objects. Each function builds only what it uses: ``GetItemFunction`` never builds the writer
 session, so it needs neither the role's ARN nor permission to assume it.
 
 Nothing here reaches AWS: the writer session fetches credentials when a client first signs.
+
+With SnapStart, Lambda snapshots the process after init and restores copies of it in many execution
+environments. Credentials, connection pools and the environment id captured before the snapshot
+must not be shared by all of them, so :func:`rebuild_after_restore` builds them again.
 """
 
 import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import boto3
 
 from app.services import ExportsBucket, ItemsTable
-from app.sessions import RoleSpec, assumed_role_session, base_session, role_session_name
+from app.sessions import (
+    RoleSpec,
+    assumed_role_chain,
+    base_session,
+    role_session_name,
+)
+
+try:  # Lambda's Python runtimes (3.12+) ship this module; vendoring it would break the hooks.
+    from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - only outside Lambda without the dev requirements
+
+    def register_after_restore(func: Callable[[], None]) -> Callable[[], None]:
+        return func
+
+
+EXPORT_WORKERS = 4
+"""Threads exporting one SQS batch in parallel. They share the clients (thread-safe) and never
+touch a session (not thread-safe); the default connection pool (10) covers them."""
 
 
 class ConfigurationError(RuntimeError):
@@ -40,13 +63,20 @@ def base() -> boto3.Session:
 
 @cache
 def writer() -> boto3.Session:
-    role = RoleSpec(
-        role_arn=_require("WRITER_ROLE_ARN"),
-        session_name=role_session_name(_require("AWS_LAMBDA_FUNCTION_NAME"), _environment_id()),
-        duration_seconds=int(os.environ.get("WRITER_SESSION_SECONDS", "3600")),
-        external_id=os.environ.get("WRITER_EXTERNAL_ID") or None,
+    """The writer role, assumed directly or through the hub role ``WRITER_VIA_ROLE_ARN`` names."""
+    session_name = role_session_name(_require("AWS_LAMBDA_FUNCTION_NAME"), _environment_id())
+    duration = int(os.environ.get("WRITER_SESSION_SECONDS", "3600"))
+    hub_arn = os.environ.get("WRITER_VIA_ROLE_ARN", "").strip()
+    chain = [RoleSpec(hub_arn, session_name, duration)] if hub_arn else []
+    chain.append(
+        RoleSpec(
+            role_arn=_require("WRITER_ROLE_ARN"),
+            session_name=session_name,
+            duration_seconds=duration,
+            external_id=os.environ.get("WRITER_EXTERNAL_ID") or None,
+        )
     )
-    return assumed_role_session(base(), role)
+    return assumed_role_chain(base(), *chain)
 
 
 @cache
@@ -57,3 +87,31 @@ def items_table() -> ItemsTable:
 @cache
 def exports_bucket() -> ExportsBucket:
     return ExportsBucket(writer(), _require("BUCKET_NAME"), _require("EXPORT_PREFIX"))
+
+
+@cache
+def export_workers() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=EXPORT_WORKERS, thread_name_prefix="export")
+
+
+_REBUILT_AFTER_RESTORE = (base, writer, items_table, exports_bucket)
+_built_at_init: list[Callable[[], object]] = []
+
+
+def at_init(*builders: Callable[[], object]) -> None:
+    """Build these now, during init (so inside a SnapStart snapshot), and again after a restore."""
+    for build in builders:
+        build()
+        if build not in _built_at_init:
+            _built_at_init.append(build)
+
+
+def rebuild_after_restore() -> None:
+    """Forget sessions, credentials and clients captured in the snapshot, and build fresh ones."""
+    for built_once in _REBUILT_AFTER_RESTORE:
+        built_once.cache_clear()
+    for build in _built_at_init:
+        build()
+
+
+register_after_restore(rebuild_after_restore)

@@ -51,10 +51,11 @@ def handle(
     return response
 
 
-ITEMS = runtime.items_table()
-EXPORTS = runtime.exports_bucket()
+runtime.at_init(runtime.items_table, runtime.exports_bucket)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = handle(event, context, items=ITEMS, exports=EXPORTS)
+    response: dict[str, Any] = handle(
+        event, context, items=runtime.items_table(), exports=runtime.exports_bucket()
+    )
     return response

@@ -1,17 +1,24 @@
-"""SQS batches of export requests, with partial batch failure reporting.
+"""SQS batches of export requests: exported in parallel, with partial batch failure reporting.
 
 Each record succeeds or fails alone: a failed record is reported in ``batchItemFailures`` so SQS
 redelivers only it, and after the queue's ``maxReceiveCount`` moves it to the dead-letter queue.
 The message id names the export, so a redelivered message that had in fact been exported is
 acknowledged without a second object.
+
+Records run concurrently on the execution environment's worker threads (built once, at init).
+The threads share the services' clients, which are thread-safe; no session is used or built in
+a worker. Logging and metrics stay on the event loop's thread.
 """
 
+import asyncio
+from concurrent.futures import Executor
+from functools import partial
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
+    AsyncBatchProcessor,
     EventType,
-    process_partial_response,
+    async_process_partial_response,
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -22,13 +29,16 @@ from app.observability import logger, metrics
 from app.operations import ItemNotFoundError, export_item
 from app.services import DependencyError, ExportsBucket, ItemsTable
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def _export_record(record: SQSRecord, items: ItemsTable, exports: ExportsBucket) -> None:
+async def _export_record(
+    record: SQSRecord, items: ItemsTable, exports: ExportsBucket, workers: Executor
+) -> None:
     try:
         request = export_request_from_message(record.body)
-        result = export_item(request, record.message_id, items=items, exports=exports)
+        export = partial(export_item, request, record.message_id, items=items, exports=exports)
+        result = await asyncio.get_running_loop().run_in_executor(workers, export)
     except (InvalidRequestError, ItemNotFoundError) as error:
         logger.warning(
             "export request rejected", extra={"message_id": record.message_id, "reason": str(error)}
@@ -50,7 +60,12 @@ def _export_record(record: SQSRecord, items: ItemsTable, exports: ExportsBucket)
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handle(
-    event: dict[str, Any], context: LambdaContext, *, items: ItemsTable, exports: ExportsBucket
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    items: ItemsTable,
+    exports: ExportsBucket,
+    workers: Executor,
 ) -> dict[str, Any]:
     if not isinstance(event.get("Records"), list):
         logger.error(
@@ -58,19 +73,24 @@ def handle(
         )
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"batchItemFailures": []}
-    response = process_partial_response(
+    response = async_process_partial_response(
         event=event,
-        record_handler=lambda record: _export_record(record, items, exports),
+        record_handler=partial(_export_record, items=items, exports=exports, workers=workers),
         processor=processor,
         context=context,
     )
     return dict(response)
 
 
-ITEMS = runtime.items_table()
-EXPORTS = runtime.exports_bucket()
+runtime.at_init(runtime.items_table, runtime.exports_bucket, runtime.export_workers)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = handle(event, context, items=ITEMS, exports=EXPORTS)
+    response: dict[str, Any] = handle(
+        event,
+        context,
+        items=runtime.items_table(),
+        exports=runtime.exports_bucket(),
+        workers=runtime.export_workers(),
+    )
     return response

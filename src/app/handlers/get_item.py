@@ -34,9 +34,9 @@ def handle(event: dict[str, Any], context: LambdaContext, *, items: ItemsTable) 
     return response
 
 
-ITEMS = runtime.items_table()
+runtime.at_init(runtime.items_table)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = handle(event, context, items=ITEMS)
+    response: dict[str, Any] = handle(event, context, items=runtime.items_table())
     return response

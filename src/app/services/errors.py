@@ -2,44 +2,57 @@
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from app.sessions import AssumeRoleError
+
 _CLIENT_FAULT_HINTS = {
-    "AccessDenied": "check the function role's policy and, for assumed roles, the trust policy",
+    "AccessDenied": "check the policy of the role that made the call for this action and resource",
     "AccessDeniedException": "check the function role's policy for this action and resource",
     "ResourceNotFoundException": "check the table name the template passes to the function",
     "NoSuchBucket": "check the bucket name the template passes to the function",
-    "ExpiredToken": "the session expired; it should refresh: check the clock and session duration",
+    "ExpiredToken": "the session expired before it refreshed: check the clock and session duration",
 }
+AWS_ERRORS = (ClientError, BotoCoreError, AssumeRoleError)
+"""What a service call can raise that means "AWS failed", as opposed to a bug in our code."""
 
 
 class DependencyError(Exception):
     """An AWS call failed after botocore's retries; the request may succeed later."""
 
-    def __init__(self, resource: str, operation: str, code: str, hint: str) -> None:
+    def __init__(
+        self, resource: str, operation: str, code: str, hint: str, role_session: str = ""
+    ) -> None:
         super().__init__(f"{operation} on {resource} failed ({code}): {hint}")
         self.resource = resource
         self.operation = operation
         self.code = code
         self.hint = hint
+        self.role_session = role_session
 
     def log_fields(self) -> dict[str, str]:
         """What an operator needs in the log line: what failed and what to check."""
-        return {
+        fields = {
             "resource": self.resource,
             "operation": self.operation,
             "error_code": self.code,
             "hint": self.hint,
         }
+        if self.role_session:
+            fields["role_session_name"] = self.role_session
+        return fields
 
     @classmethod
     def wrap(cls, resource: str, operation: str, error: Exception) -> "DependencyError":
         """Describe ``error`` without its message: AWS messages can echo request data."""
+        if isinstance(error, AssumeRoleError):
+            # The call never left: its credentials could not be obtained. Point at the role.
+            return cls(error.role_arn, "AssumeRole", error.code, error.hint, error.session_name)
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))
             hint = _CLIENT_FAULT_HINTS.get(code, "AWS refused or failed the call after retries")
         elif isinstance(error, BotoCoreError):
             code = type(error).__name__
             hint = "AWS could not be reached or did not answer in time after retries"
-        else:  # pragma: no cover - callers only pass botocore errors
+        else:  # pragma: no cover - callers only pass AWS_ERRORS
             code = type(error).__name__
             hint = "unexpected failure"
         return cls(resource, operation, code, hint)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from app.services.errors import DependencyError
+from app.services.errors import AWS_ERRORS, DependencyError
 from app.sessions import s3_client
 
 DEFAULT_PREFIX = "exports/"
@@ -58,6 +58,6 @@ class ExportsBucket:
             if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
                 return ExportResult(key=key, created=False)
             raise DependencyError.wrap(self.bucket_name, "PutObject", error) from error
-        except BotoCoreError as error:
+        except AWS_ERRORS as error:
             raise DependencyError.wrap(self.bucket_name, "PutObject", error) from error
         return ExportResult(key=key, created=True)

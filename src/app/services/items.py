@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, Any, SupportsBytes, TypeAlias, cast
 
 import boto3
 from boto3.dynamodb.types import Binary, TypeDeserializer
-from botocore.exceptions import BotoCoreError, ClientError
 
-from app.services.errors import DependencyError
+from app.services.errors import AWS_ERRORS, DependencyError
 from app.sessions import dynamodb_client
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ class ItemsTable:
             request["ExpressionAttributeNames"] = names
         try:
             response = self._client.get_item(**request)
-        except (ClientError, BotoCoreError) as error:
+        except AWS_ERRORS as error:
             raise DependencyError.wrap(self.table_name, "GetItem", error) from error
         raw = response.get("Item")
         if raw is None:

@@ -4,14 +4,22 @@ Everything here is cheap to call at init: no function makes a network call when 
 assumed-role session fetches its credentials from STS when a client first signs a request.
 """
 
-from app.sessions.assumed_role import RoleSpec, assumed_role_session, role_session_name
+from app.sessions.assumed_role import (
+    RoleSpec,
+    assumed_role_chain,
+    assumed_role_session,
+    role_session_name,
+)
 from app.sessions.base import base_session
 from app.sessions.clients import dynamodb_client, s3_client, sts_client
 from app.sessions.config import CLIENT_CONFIG, worst_case_call_seconds
+from app.sessions.errors import AssumeRoleError
 
 __all__ = [
     "CLIENT_CONFIG",
+    "AssumeRoleError",
     "RoleSpec",
+    "assumed_role_chain",
     "assumed_role_session",
     "base_session",
     "dynamodb_client",

@@ -11,9 +11,11 @@ wires the same machinery to an explicit source session:
   once the credentials enter botocore's refresh window, under a lock, so concurrent threads make one
   STS call between them.
 
-The source can itself be an assumed-role session: each link of a role chain refreshes on its own.
+The source can itself be an assumed-role session: each link of a role chain refreshes on its own,
+and :func:`assumed_role_chain` declares a whole chain in one call.
 """
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,11 +33,15 @@ from botocore.credentials import (
 from botocore.exceptions import NoCredentialsError
 
 from app.sessions.clients import sts_client
+from app.sessions.errors import AssumeRoleError
 
 if TYPE_CHECKING:
     from mypy_boto3_sts import STSClient
 
 MAX_ROLE_SESSION_NAME_LENGTH = 64
+MAX_CHAINED_SESSION_SECONDS = 3600
+"""AWS caps a session assumed with another role's credentials at one hour. A Lambda function's
+own credentials are role credentials, so inside Lambda every assumed role is a chained one."""
 _ROLE_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
 
 
@@ -83,6 +89,18 @@ class _FixedCredentialsProvider(CredentialProvider):
         return self._credentials
 
 
+class _WithoutTraceback(logging.Filter):
+    """botocore logs a failed advisory refresh with a traceback; we log our own structured line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+logging.getLogger("botocore.credentials").addFilter(_WithoutTraceback())
+
+
 def _reuse(client: "STSClient") -> Callable[..., "STSClient"]:
     """A ``client_creator`` that returns one prebuilt STS client instead of building one per fetch.
 
@@ -108,11 +126,34 @@ def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session
         role_arn=role.role_arn,
         extra_args=role.assume_role_arguments(),
     )
+
+    def fetch() -> dict[str, Any]:
+        try:
+            return fetcher.fetch_credentials()
+        except Exception as error:
+            raise AssumeRoleError.explain(role.role_arn, role.session_name, error) from error
+
     credentials = DeferredRefreshableCredentials(
-        refresh_using=fetcher.fetch_credentials, method=_FixedCredentialsProvider.METHOD
+        refresh_using=fetch, method=_FixedCredentialsProvider.METHOD
     )
     botocore_session = botocore.session.Session()
     botocore_session.register_component(
         "credential_provider", CredentialResolver([_FixedCredentialsProvider(credentials)])
     )
     return boto3.Session(botocore_session=botocore_session, region_name=source.region_name)
+
+
+def assumed_role_chain(source: boto3.Session, *roles: RoleSpec) -> boto3.Session:
+    """``source`` -> ``roles[0]`` -> ``roles[1]`` ...: each link assumed with the previous link's
+    credentials, and each refreshing on its own schedule. Building it makes no network call."""
+    if not roles:
+        raise ValueError("a role chain needs at least one role")
+    session = source
+    for position, role in enumerate(roles):
+        if position and role.duration_seconds > MAX_CHAINED_SESSION_SECONDS:
+            raise ValueError(
+                f"{role.role_arn} is assumed through another role, so AWS caps its session at "
+                f"{MAX_CHAINED_SESSION_SECONDS} s (asked for {role.duration_seconds} s)"
+            )
+        session = assumed_role_session(session, role)
+    return session

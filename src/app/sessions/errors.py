@@ -1,0 +1,56 @@
+"""Why a role could not be assumed, in words an operator can act on.
+
+botocore reports a failed ``AssumeRole`` from deep inside request signing, as the failure of
+whatever call needed the credentials (a ``PutObject``, say). That sends people to the wrong
+policy. :class:`AssumeRoleError` names the role, the session and what to check instead.
+"""
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ReadTimeoutError,
+)
+
+_HINTS = {
+    "AccessDenied": (
+        "the role's trust policy must trust the function role, the function role must allow "
+        "sts:AssumeRole on the role, and a cross-account role may require the right ExternalId"
+    ),
+    "ExpiredToken": "the function's own credentials expired; check the clock",
+    "InvalidClientTokenId": "the function's own credentials are not valid in this partition",
+    "RegionDisabledException": "STS is not activated in this region for the account",
+    "Throttling": "STS throttled the account after retries; spread out cold starts or raise limits",
+    "ValidationError": "the role ARN, session name or duration is invalid (chained: 1 hour max)",
+}
+_UNREACHABLE = "STS did not answer after retries; check the VPC's route to STS (NAT or endpoint)"
+
+
+class AssumeRoleError(Exception):
+    """Credentials for ``role_arn`` could not be obtained. Carries no credential material."""
+
+    def __init__(self, role_arn: str, session_name: str, code: str, hint: str) -> None:
+        super().__init__(f"AssumeRole {role_arn} as {session_name} failed ({code}): {hint}")
+        self.role_arn = role_arn
+        self.session_name = session_name
+        self.code = code
+        self.hint = hint
+
+    @classmethod
+    def explain(cls, role_arn: str, session_name: str, error: Exception) -> "AssumeRoleError":
+        if isinstance(error, ClientError):
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            return cls(role_arn, session_name, code, _HINTS.get(code, "STS refused the request"))
+        if isinstance(error, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
+            return cls(role_arn, session_name, type(error).__name__, _UNREACHABLE)
+        if isinstance(error, NoCredentialsError):
+            hint = "the source session has no credentials to assume the role with"
+            return cls(role_arn, session_name, "NoCredentials", hint)
+        if isinstance(error, NoRegionError):
+            return cls(role_arn, session_name, "NoRegion", "the source session has no region")
+        if isinstance(error, BotoCoreError):
+            return cls(role_arn, session_name, type(error).__name__, "botocore failed to call STS")
+        return cls(role_arn, session_name, type(error).__name__, "unexpected failure calling STS")
