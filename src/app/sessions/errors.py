@@ -26,7 +26,26 @@ _HINTS = {
     "Throttling": "STS throttled the account after retries; spread out cold starts or raise limits",
     "ValidationError": "the role ARN, session name or duration is invalid (chained: 1 hour max)",
 }
-_UNREACHABLE = "STS did not answer after retries; check the VPC's route to STS (NAT or endpoint)"
+_BOTOCORE_HINTS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str], ...] = (
+    (
+        (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError),
+        "STS did not answer after retries; check the VPC's route to STS (NAT or endpoint)",
+    ),
+    (NoCredentialsError, "the source session has no credentials to assume the role with"),
+    (NoRegionError, "the source session has no region"),
+    (BotoCoreError, "botocore failed to call STS"),
+)
+
+
+def _describe(error: Exception) -> tuple[str, str]:
+    """An error code and what to check, never the error's message (it may echo request data)."""
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+        return code, _HINTS.get(code, "STS refused the request")
+    for kinds, hint in _BOTOCORE_HINTS:
+        if isinstance(error, kinds):
+            return type(error).__name__, hint
+    return type(error).__name__, "unexpected failure calling STS"
 
 
 class AssumeRoleError(Exception):
@@ -41,16 +60,6 @@ class AssumeRoleError(Exception):
 
     @classmethod
     def explain(cls, role_arn: str, session_name: str, error: Exception) -> "AssumeRoleError":
-        if isinstance(error, ClientError):
-            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-            return cls(role_arn, session_name, code, _HINTS.get(code, "STS refused the request"))
-        if isinstance(error, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError):
-            return cls(role_arn, session_name, type(error).__name__, _UNREACHABLE)
-        if isinstance(error, NoCredentialsError):
-            hint = "the source session has no credentials to assume the role with"
-            return cls(role_arn, session_name, "NoCredentials", hint)
-        if isinstance(error, NoRegionError):
-            return cls(role_arn, session_name, "NoRegion", "the source session has no region")
-        if isinstance(error, BotoCoreError):
-            return cls(role_arn, session_name, type(error).__name__, "botocore failed to call STS")
-        return cls(role_arn, session_name, type(error).__name__, "unexpected failure calling STS")
+        if isinstance(error, AssumeRoleError):
+            return error  # an earlier link of a role chain failed: that is the role to look at
+        return cls(role_arn, session_name, *_describe(error))
