@@ -66,6 +66,25 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint
 build: $(SAM_VENV)/.installed ## sam build (artifacts in .aws-sam/)
 	$(SAM_VENV)/bin/sam build
 
+# deploy and logs act on one samconfig.toml environment: ENV=dev is its [default], ENV=prod its
+# [prod]. Only the make command line sets ENV (a shell's own ENV variable means something else).
+ENV := dev
+SAM_CONFIG_ENV = $(if $(filter dev,$(ENV)),default,$(if $(filter prod,$(ENV)),prod,$(error ENV must be dev or prod, not "$(ENV)")))
+STACK_NAME = $(shell $(PYTHON) -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["stack_name"])' $(SAM_CONFIG_ENV))
+
+.PHONY: env-check
+env-check:
+	@: $(SAM_CONFIG_ENV)
+
+.PHONY: deploy
+deploy: env-check build ## sam deploy to ENV=dev|prod with its samconfig.toml settings (asks before changing)
+	$(SAM_VENV)/bin/sam deploy --config-env $(SAM_CONFIG_ENV) $(ARGS)
+
+.PHONY: logs
+logs: env-check $(SAM_VENV)/.installed ## Tail the logs of every function in ENV=dev|prod's stack (ARGS="--name FN")
+	@test -n "$(STACK_NAME)" || { echo "No stack_name for ENV=$(ENV) in samconfig.toml" >&2; exit 1; }
+	$(SAM_VENV)/bin/sam logs --config-env $(SAM_CONFIG_ENV) --stack-name $(STACK_NAME) --tail $(ARGS)
+
 # src/requirements.txt is what `sam build` ships: pip-compile pins and hashes it. The dev lock is then
 # resolved with the deployed versions as constraints, so the tests run what Lambda will run.
 PIP_TOOLS_VERSION := 7.6.2
