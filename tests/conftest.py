@@ -28,6 +28,8 @@ LAMBDA_ENVIRONMENT = {
     "AWS_LAMBDA_FUNCTION_NAME": "items-test-ExportItemFunction",
     "AWS_LAMBDA_LOG_STREAM_NAME": "2026/11/23/[$LATEST]5f2b7c1e9a0d4b8c",
     "TABLE_NAME": "items",
+    "RUNS_TABLE_NAME": "export-runs",
+    "CONTINUATION_QUEUE_URL": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/export-table-continuations",
     "BUCKET_NAME": "exports",
     "EXPORT_PREFIX": "exports/",
     "WRITER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-writer",
@@ -44,7 +46,12 @@ import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from app.services import ExportsBucket, ItemsTable  # noqa: E402
+from app.services import (  # noqa: E402
+    ContinuationQueue,
+    ExportRunsTable,
+    ExportsBucket,
+    ItemsTable,
+)
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
 from tools import sam_template  # noqa: E402
 from tools.lambda_context import LambdaContext  # noqa: E402
@@ -99,6 +106,8 @@ class Stack:
     exports: ExportsBucket
     admin: boto3.Session
     workers: ThreadPoolExecutor
+    runs: ExportRunsTable
+    continuations: ContinuationQueue
 
     def objects(self) -> dict[str, dict[str, Any]]:
         """Every object in the exports bucket, decoded, by key."""
@@ -132,12 +141,19 @@ def workers() -> Iterator[ThreadPoolExecutor]:
 def stack(aws: None, template: dict[str, Any], workers: ThreadPoolExecutor) -> Stack:
     """Table, bucket and writer role as the template declares them, seeded from events/seed.json."""
     admin = boto3.Session(region_name=REGION)
-    table = _properties(template, "ItemsTable")
-    admin.client("dynamodb").create_table(
-        TableName=LAMBDA_ENVIRONMENT["TABLE_NAME"],
-        KeySchema=table["KeySchema"],
-        AttributeDefinitions=table["AttributeDefinitions"],
-        BillingMode=table["BillingMode"],
+    for logical_id, variable in (
+        ("ItemsTable", "TABLE_NAME"),
+        ("ExportRunsTable", "RUNS_TABLE_NAME"),
+    ):
+        table = _properties(template, logical_id)
+        admin.client("dynamodb").create_table(
+            TableName=LAMBDA_ENVIRONMENT[variable],
+            KeySchema=table["KeySchema"],
+            AttributeDefinitions=table["AttributeDefinitions"],
+            BillingMode=table["BillingMode"],
+        )
+    admin.client("sqs").create_queue(
+        QueueName=LAMBDA_ENVIRONMENT["CONTINUATION_QUEUE_URL"].rpartition("/")[2]
     )
     s3 = admin.client("s3")
     bucket = LAMBDA_ENVIRONMENT["BUCKET_NAME"]
@@ -171,6 +187,8 @@ def stack(aws: None, template: dict[str, Any], workers: ThreadPoolExecutor) -> S
         exports=ExportsBucket(writer, bucket, LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]),
         admin=admin,
         workers=workers,
+        runs=ExportRunsTable(base, LAMBDA_ENVIRONMENT["RUNS_TABLE_NAME"]),
+        continuations=ContinuationQueue(base, LAMBDA_ENVIRONMENT["CONTINUATION_QUEUE_URL"]),
     )
 
 

@@ -15,8 +15,9 @@ ALLOWED = {
     "models": set(),
     "observability": set(),
     "operations": {"models", "services"},
+    "table_export": {"services"},
     "runtime": {"services", "sessions"},
-    "handlers": {"runtime", "models", "observability", "operations", "services"},
+    "handlers": {"runtime", "models", "observability", "operations", "services", "table_export"},
 }
 
 

@@ -35,6 +35,8 @@ def test_event_gets_the_expected_response(name: str, stack: Stack, context: Lamb
             assert isinstance(body["message"], str)
             assert body["message"]
             assert stack.objects() == {}, "a rejected request must not write"
+    elif "status" in expected:
+        assert response["status"] == expected["status"], response
     else:
         failed = sorted(entry["itemIdentifier"] for entry in response["batchItemFailures"])
         assert failed == sorted(expected["batchItemFailures"])

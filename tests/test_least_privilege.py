@@ -66,6 +66,7 @@ def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str
     function_roles = [
         {"Fn::GetAtt": ["ExportItemFunctionRole", "Arn"]},
         {"Fn::GetAtt": ["ExportQueueFunctionRole", "Arn"]},
+        {"Fn::GetAtt": ["ExportTableFunctionRole", "Arn"]},
     ]
     hub = {"Ref": "WriterViaRoleArn"}
     assert principals == [{"AWS": {"Fn::If": ["HasWriterHub", hub, function_roles]}}]
@@ -74,6 +75,19 @@ def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str
 def test_writer_role_name_matches_the_arn_the_functions_assume(resources: dict[str, Any]) -> None:
     name = resources["WriterRole"]["Properties"]["RoleName"]["Fn::Sub"]
     assert WRITER_ARN["Fn::Sub"].endswith(f"role/{name}")
-    for function_id in ("ExportItemFunction", "ExportQueueFunction"):
+    for function_id in ("ExportItemFunction", "ExportQueueFunction", "ExportTableFunction"):
         variables = resources[function_id]["Properties"]["Environment"]["Variables"]
         assert variables["WRITER_ROLE_ARN"]["Fn::If"][1] == WRITER_ARN
+
+
+def test_table_exporter_may_scan_track_runs_queue_continuations_and_assume_the_writer(
+    resources: dict[str, Any],
+) -> None:
+    writer = {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]}
+    assert _statements(resources["ExportTableFunctionRole"]) == [
+        ("dynamodb:Scan", TABLE_ARN),
+        ("dynamodb:PutItem", {"Fn::GetAtt": ["ExportRunsTable", "Arn"]}),
+        ("dynamodb:UpdateItem", {"Fn::GetAtt": ["ExportRunsTable", "Arn"]}),
+        ("sqs:SendMessage", {"Fn::GetAtt": ["ExportTableQueue", "Arn"]}),
+        ("sts:AssumeRole", {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]}),
+    ]

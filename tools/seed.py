@@ -21,9 +21,17 @@ def load_seed(path: Path = SEED_FILE) -> dict[str, list[dict[str, Any]]]:
 
 
 def put_items(dynamodb: DynamoDBClient, table_name: str, items: list[dict[str, Any]]) -> None:
+    """Write ``items`` 25 at a time (BatchWriteItem's limit), retrying what DynamoDB sends back."""
     serializer = TypeSerializer()
-    for item in items:
-        dynamodb.put_item(
-            TableName=table_name,
-            Item={name: serializer.serialize(value) for name, value in item.items()},
-        )
+    requests: list[Any] = [
+        {
+            "PutRequest": {
+                "Item": {name: serializer.serialize(value) for name, value in item.items()}
+            }
+        }
+        for item in items
+    ]
+    while requests:
+        batch, requests = requests[:25], requests[25:]
+        response = dynamodb.batch_write_item(RequestItems={table_name: batch})
+        requests += response.get("UnprocessedItems", {}).get(table_name, [])

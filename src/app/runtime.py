@@ -19,7 +19,7 @@ from functools import cache
 
 import boto3
 
-from app.services import ExportsBucket, ItemsTable
+from app.services import ContinuationQueue, ExportRunsTable, ExportsBucket, ItemsTable
 from app.sessions import (
     RoleSpec,
     assumed_role_chain,
@@ -36,8 +36,9 @@ except ImportError:  # pragma: no cover - only outside Lambda without the dev re
 
 
 EXPORT_WORKERS = 4
-"""Threads exporting one SQS batch in parallel. They share the clients (thread-safe) and never
-touch a session (not thread-safe); the default connection pool (10) covers them."""
+"""Threads exporting an SQS batch, or scanning the table's segments, in parallel. They share the
+clients (thread-safe) and never touch a session (not thread-safe); botocore's default connection
+pool (10 per client) covers them."""
 
 
 class ConfigurationError(RuntimeError):
@@ -90,11 +91,28 @@ def exports_bucket() -> ExportsBucket:
 
 
 @cache
+def export_runs_table() -> ExportRunsTable:
+    return ExportRunsTable(base(), _require("RUNS_TABLE_NAME"))
+
+
+@cache
+def continuation_queue() -> ContinuationQueue:
+    return ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL"))
+
+
+@cache
 def export_workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=EXPORT_WORKERS, thread_name_prefix="export")
 
 
-_REBUILT_AFTER_RESTORE = (base, writer, items_table, exports_bucket)
+_REBUILT_AFTER_RESTORE = (
+    base,
+    writer,
+    items_table,
+    exports_bucket,
+    export_runs_table,
+    continuation_queue,
+)
 _built_at_init: list[Callable[[], object]] = []
 
 

@@ -1,8 +1,22 @@
 """One module per AWS resource. Each takes a session, builds its client once, and speaks in the
 service's own terms (items, exports), translating AWS failures into :class:`DependencyError`."""
 
+from app.services.continuations import ContinuationQueue
 from app.services.errors import DependencyError
+from app.services.export_runs import ExportRun, ExportRunsTable, LeaseLostError, SegmentProgress
 from app.services.exports import ExportResult, ExportsBucket
-from app.services.items import Item, ItemsTable
+from app.services.items import Item, ItemsTable, ScanPage
 
-__all__ = ["DependencyError", "ExportResult", "ExportsBucket", "Item", "ItemsTable"]
+__all__ = [
+    "ContinuationQueue",
+    "DependencyError",
+    "ExportResult",
+    "ExportRun",
+    "ExportRunsTable",
+    "ExportsBucket",
+    "Item",
+    "ItemsTable",
+    "LeaseLostError",
+    "ScanPage",
+    "SegmentProgress",
+]

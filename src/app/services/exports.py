@@ -10,14 +10,18 @@ second line of defence against deletes.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
 
 from app.services.errors import AWS_ERRORS, DependencyError
 from app.sessions import s3_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 DEFAULT_PREFIX = "exports/"
 
@@ -46,18 +50,70 @@ class ExportsBucket:
         """Store ``document`` under a key of its own, never replacing an existing object."""
         key = self.key_for(item_id, export_id)
         body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        return ExportResult(key=key, created=self.put_new(key, body, "application/json"))
+
+    def put_new(self, key: str, body: bytes, content_type: str) -> bool:
+        """Write ``key`` unless it exists; False when it did (the object is left as it was)."""
         try:
             self._client.put_object(
                 Bucket=self.bucket_name,
                 Key=key,
                 Body=body,
-                ContentType="application/json",
+                ContentType=content_type,
                 IfNoneMatch="*",
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "PreconditionFailed":
-                return ExportResult(key=key, created=False)
-            raise DependencyError.wrap(self.bucket_name, "PutObject", error) from error
         except AWS_ERRORS as error:
+            if _precondition_failed(error):
+                return False
             raise DependencyError.wrap(self.bucket_name, "PutObject", error) from error
-        return ExportResult(key=key, created=True)
+        return True
+
+    # Multipart uploads stream an object of any size in parts of at least 5 MiB (the last part may
+    # be smaller), so the writer never holds more than one part in memory.
+
+    def start_upload(self, key: str, content_type: str) -> str:
+        try:
+            response = self._client.create_multipart_upload(
+                Bucket=self.bucket_name, Key=key, ContentType=content_type
+            )
+        except AWS_ERRORS as error:
+            raise DependencyError.wrap(self.bucket_name, "CreateMultipartUpload", error) from error
+        return response["UploadId"]
+
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+        """Upload part ``number`` (1-based) and return its ETag."""
+        try:
+            response = self._client.upload_part(
+                Bucket=self.bucket_name, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+        except AWS_ERRORS as error:
+            raise DependencyError.wrap(self.bucket_name, "UploadPart", error) from error
+        return response["ETag"]
+
+    def complete_upload(self, key: str, upload_id: str, etags: Sequence[str]) -> bool:
+        """Assemble the parts, unless ``key`` already exists; False when it did."""
+        parts: list[CompletedPartTypeDef] = [
+            {"ETag": etag, "PartNumber": number} for number, etag in enumerate(etags, 1)
+        ]
+        try:
+            self._client.complete_multipart_upload(
+                Bucket=self.bucket_name,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
+        except AWS_ERRORS as error:
+            if _precondition_failed(error):
+                return False
+            raise DependencyError.wrap(
+                self.bucket_name, "CompleteMultipartUpload", error
+            ) from error
+        return True
+
+
+def _precondition_failed(error: Exception) -> bool:
+    """S3's answer to ``If-None-Match: *`` when the key exists."""
+    return isinstance(error, ClientError) and (
+        error.response.get("Error", {}).get("Code") == "PreconditionFailed"
+    )

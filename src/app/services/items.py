@@ -1,7 +1,8 @@
 """Reads of the items DynamoDB table."""
 
 import base64
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, SupportsBytes, TypeAlias, cast
 
@@ -12,7 +13,7 @@ from app.services.errors import AWS_ERRORS, DependencyError
 from app.sessions import dynamodb_client
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import GetItemInputTypeDef
+    from mypy_boto3_dynamodb.type_defs import GetItemInputTypeDef, ScanInputTypeDef
 
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 Item: TypeAlias = dict[str, JsonValue]
@@ -38,6 +39,17 @@ def _to_json(value: Any) -> JsonValue:  # noqa: ANN401 - DynamoDB values are unt
     return value  # type: ignore[no-any-return]
 
 
+def _item(raw: Mapping[str, Any]) -> Item:
+    return {name: _to_json(_DESERIALIZER.deserialize(value)) for name, value in raw.items()}
+
+
+@dataclass(frozen=True)
+class ScanPage:
+    items: list[Item]
+    next_key: dict[str, Any] | None
+    """Where the next page starts (``LastEvaluatedKey``); ``None`` after the last page."""
+
+
 class ItemsTable:
     """The items table, read with the function's own (base) session."""
 
@@ -61,6 +73,30 @@ class ItemsTable:
         except AWS_ERRORS as error:
             raise DependencyError.wrap(self.table_name, "GetItem", error) from error
         raw = response.get("Item")
-        if raw is None:
-            return None
-        return {name: _to_json(_DESERIALIZER.deserialize(value)) for name, value in raw.items()}
+        return None if raw is None else _item(raw)
+
+    def scan_pages(
+        self, segment: int, total_segments: int, start_key: dict[str, Any] | None = None
+    ) -> Iterator[ScanPage]:
+        """One segment of a parallel scan, a page (up to 1 MB) at a time, from ``start_key``.
+
+        Pages are yielded as they arrive, so a caller that stops early, or resumes later from a
+        page's ``next_key``, never holds more than one page.
+        """
+        request: ScanInputTypeDef = {
+            "TableName": self.table_name,
+            "Segment": segment,
+            "TotalSegments": total_segments,
+        }
+        next_key = start_key
+        while True:
+            if next_key:
+                request["ExclusiveStartKey"] = next_key
+            try:
+                response = self._client.scan(**request)
+            except AWS_ERRORS as error:
+                raise DependencyError.wrap(self.table_name, "Scan", error) from error
+            next_key = response.get("LastEvaluatedKey")
+            yield ScanPage([_item(raw) for raw in response.get("Items", [])], next_key)
+            if not next_key:
+                return

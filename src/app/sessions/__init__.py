@@ -11,7 +11,7 @@ from app.sessions.assumed_role import (
     role_session_name,
 )
 from app.sessions.base import base_session
-from app.sessions.clients import dynamodb_client, s3_client, sts_client
+from app.sessions.clients import dynamodb_client, s3_client, sqs_client, sts_client
 from app.sessions.config import CLIENT_CONFIG, worst_case_call_seconds
 from app.sessions.errors import AssumeRoleError
 
@@ -25,6 +25,7 @@ __all__ = [
     "dynamodb_client",
     "role_session_name",
     "s3_client",
+    "sqs_client",
     "sts_client",
     "worst_case_call_seconds",
 ]

@@ -13,6 +13,7 @@ from app.sessions.config import CLIENT_CONFIG
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
 
 
@@ -22,6 +23,10 @@ def dynamodb_client(session: boto3.Session) -> "DynamoDBClient":
 
 def s3_client(session: boto3.Session) -> "S3Client":
     return session.client("s3", config=CLIENT_CONFIG)
+
+
+def sqs_client(session: boto3.Session) -> "SQSClient":
+    return session.client("sqs", config=CLIENT_CONFIG)
 
 
 def sts_client(session: boto3.Session) -> "STSClient":

@@ -1,0 +1,166 @@
+"""The whole items table to S3, on a schedule, on demand, and as its own continuation.
+
+* EventBridge schedule: starts (or resumes) the run named after the scheduled time, so a
+  duplicate trigger for the same time joins the same run instead of starting a second one.
+* Direct invocation: ``{}`` starts a new run; ``{"run_id": "..."}`` resumes one.
+* SQS continuation queue: ``{"run_id": "..."}``, sent by a run that ran short of time.
+"""
+
+import re
+from concurrent.futures import Executor
+from dataclasses import asdict
+from functools import partial
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from app import runtime
+from app.models import InvalidRequestError, parse_json_object
+from app.observability import logger, metrics
+from app.services import (
+    ContinuationQueue,
+    DependencyError,
+    ExportRunsTable,
+    ExportsBucket,
+    ItemsTable,
+    LeaseLostError,
+)
+from app.table_export import TableExportOutcome, export_table
+
+RESERVE_SECONDS = 30.0
+"""Kept back from the function timeout for the last part, the checkpoint and the continuation."""
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+def _parse_run_id(raw: object) -> str:
+    if not isinstance(raw, str) or not RUN_ID_PATTERN.fullmatch(raw):
+        raise InvalidRequestError("run_id must be 1-100 letters, digits, '_', '.' or '-'")
+    return raw
+
+
+def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
+    if event.get("source") == "aws.events" and isinstance(event.get("time"), str):
+        return _parse_run_id("scheduled-" + re.sub(r"[^0-9A-Za-z]", "-", event["time"]))
+    if "run_id" in event:
+        return _parse_run_id(event["run_id"])
+    return f"manual-{context.aws_request_id}"
+
+
+def _export(
+    run_id: str,
+    context: LambdaContext,
+    *,
+    items: ItemsTable,
+    exports: ExportsBucket,
+    runs: ExportRunsTable,
+    continuations: ContinuationQueue,
+    workers: Executor,
+) -> TableExportOutcome:
+    try:
+        outcome = export_table(
+            run_id,
+            context.aws_request_id,
+            items=items,
+            exports=exports,
+            runs=runs,
+            continuations=continuations,
+            workers=workers,
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS,
+            lease_seconds=context.get_remaining_time_in_millis() // 1000 + 60,
+        )
+    except LeaseLostError:
+        logger.warning("another invocation took over the run", extra={"run_id": run_id})
+        return TableExportOutcome(run_id, "superseded")
+    logger.info("table export", extra=asdict(outcome))
+    metrics.add_metric(name="TableExportItems", unit="Count", value=outcome.items)
+    return outcome
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handle(
+    event: dict[str, Any],
+    context: LambdaContext,
+    *,
+    items: ItemsTable,
+    exports: ExportsBucket,
+    runs: ExportRunsTable,
+    continuations: ContinuationQueue,
+    workers: Executor,
+) -> dict[str, Any]:
+    export = partial(
+        _export,
+        context=context,
+        items=items,
+        exports=exports,
+        runs=runs,
+        continuations=continuations,
+        workers=workers,
+    )
+    if isinstance(event.get("Records"), list):
+
+        def continue_run(record: SQSRecord) -> None:
+            try:
+                document = parse_json_object(record.body, allowed=frozenset({"run_id"}))
+                export(_parse_run_id(document.get("run_id")))
+            except InvalidRequestError as error:
+                logger.warning(
+                    "continuation rejected",
+                    extra={"message_id": record.message_id, "reason": str(error)},
+                )
+                metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+                raise
+            except DependencyError as error:
+                logger.error(
+                    "table export failed; the message will be retried", extra=error.log_fields()
+                )
+                metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+                raise
+
+        return dict(
+            process_partial_response(
+                event=event, record_handler=continue_run, processor=processor, context=context
+            )
+        )
+    try:
+        return asdict(export(_run_id_for(event, context)))
+    except InvalidRequestError as error:
+        metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+        return {"status": "rejected", "message": str(error)}
+    except DependencyError as error:
+        # Lambda retries a failed scheduled invocation; the run resumes from its checkpoint.
+        logger.error(
+            "table export failed; the invocation will be retried", extra=error.log_fields()
+        )
+        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        raise
+
+
+runtime.at_init(
+    runtime.items_table,
+    runtime.exports_bucket,
+    runtime.export_runs_table,
+    runtime.continuation_queue,
+    runtime.export_workers,
+)
+
+
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response: dict[str, Any] = handle(
+        event,
+        context,
+        items=runtime.items_table(),
+        exports=runtime.exports_bucket(),
+        runs=runtime.export_runs_table(),
+        continuations=runtime.continuation_queue(),
+        workers=runtime.export_workers(),
+    )
+    return response
