@@ -53,6 +53,7 @@ from app.services import (  # noqa: E402
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
+from app.table_export import TableExporter  # noqa: E402
 from tools import sam_template  # noqa: E402
 from tools.lambda_context import LambdaContext  # noqa: E402
 from tools.seed import load_seed, put_items  # noqa: E402
@@ -108,6 +109,10 @@ class Stack:
     workers: ThreadPoolExecutor
     runs: ExportRunsTable
     continuations: ContinuationQueue
+
+    @property
+    def exporter(self) -> TableExporter:
+        return TableExporter(self.items, self.exports, self.runs, self.continuations, self.workers)
 
     def objects(self) -> dict[str, dict[str, Any]]:
         """Every object in the exports bucket, decoded, by key."""

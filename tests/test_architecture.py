@@ -16,7 +16,7 @@ ALLOWED = {
     "observability": set(),
     "operations": {"models", "services"},
     "table_export": {"services"},
-    "runtime": {"services", "sessions"},
+    "runtime": {"services", "sessions", "table_export"},
     "handlers": {"runtime", "models", "observability", "operations", "services", "table_export"},
 }
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.services import LeaseLostError, SegmentProgress
-from app.table_export import MIN_PART_BYTES, export_table, new_run
+from app.table_export import MIN_PART_BYTES, new_run
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
 from tools.lambda_context import LambdaContext
@@ -33,14 +33,9 @@ def _exported_items(stack: Stack, manifest_key: str) -> list[dict[str, Any]]:
 def _run(
     stack: Stack, run_id: str, owner: str, seconds_left: Callable[[], float], **options: Any
 ) -> Any:
-    return export_table(
+    return stack.exporter.run(
         run_id,
         owner,
-        items=stack.items,
-        exports=stack.exports,
-        runs=stack.runs,
-        continuations=stack.continuations,
-        workers=stack.workers,
         seconds_left=seconds_left,
         lease_seconds=360,
         **options,

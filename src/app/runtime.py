@@ -26,6 +26,7 @@ from app.sessions import (
     base_session,
     role_session_name,
 )
+from app.table_export import TableExporter
 
 try:  # Lambda's Python runtimes (3.12+) ship this module; vendoring it would break the hooks.
     from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
@@ -91,18 +92,19 @@ def exports_bucket() -> ExportsBucket:
 
 
 @cache
-def export_runs_table() -> ExportRunsTable:
-    return ExportRunsTable(base(), _require("RUNS_TABLE_NAME"))
-
-
-@cache
-def continuation_queue() -> ContinuationQueue:
-    return ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL"))
-
-
-@cache
 def export_workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=EXPORT_WORKERS, thread_name_prefix="export")
+
+
+@cache
+def table_exporter() -> TableExporter:
+    return TableExporter(
+        items=items_table(),
+        exports=exports_bucket(),
+        runs=ExportRunsTable(base(), _require("RUNS_TABLE_NAME")),
+        continuations=ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL")),
+        workers=export_workers(),
+    )
 
 
 _REBUILT_AFTER_RESTORE = (
@@ -110,8 +112,7 @@ _REBUILT_AFTER_RESTORE = (
     writer,
     items_table,
     exports_bucket,
-    export_runs_table,
-    continuation_queue,
+    table_exporter,
 )
 _built_at_init: list[Callable[[], object]] = []
 

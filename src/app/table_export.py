@@ -141,63 +141,74 @@ def new_run(run_id: str, exports: ExportsBucket, segments: int = SEGMENTS) -> Ex
     return ExportRun(run_id=run_id, segments=[SegmentProgress(key=key) for key in keys])
 
 
-def export_table(
-    run_id: str,
-    owner: str,
-    *,
-    items: ItemsTable,
-    exports: ExportsBucket,
-    runs: ExportRunsTable,
-    continuations: ContinuationQueue,
-    workers: Executor,
-    seconds_left: Callable[[], float],
-    lease_seconds: int,
-    part_bytes: int = MIN_PART_BYTES,
-    segments: int = SEGMENTS,
-) -> TableExportOutcome:
-    """Start or resume run ``run_id``; queue a continuation if time runs out before it is done.
+@dataclass(frozen=True)
+class TableExporter:
+    """Everything a table export touches, built once per execution environment."""
 
-    ``seconds_left`` is the time the invocation may still spend on scanning; ``owner`` (the
-    request id) holds the run's lease for ``lease_seconds``.
-    """
-    if part_bytes < MIN_PART_BYTES:
-        raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
-    now = int(time.time())
-    runs.create(new_run(run_id, exports, segments), now)
-    run = runs.claim(run_id, owner, now, lease_seconds)
-    if run is None:
-        return TableExportOutcome(run_id, "busy")
-    exporters = [
-        _Segment(
-            run_id=run_id,
-            index=index,
-            total=len(run.segments),
-            owner=owner,
-            items=items,
-            exports=exports,
-            runs=runs,
-            out_of_time=lambda: seconds_left() <= 0,
-            part_bytes=part_bytes,
+    items: ItemsTable
+    exports: ExportsBucket
+    runs: ExportRunsTable
+    continuations: ContinuationQueue
+    workers: Executor
+
+    def run(
+        self,
+        run_id: str,
+        owner: str,
+        *,
+        seconds_left: Callable[[], float],
+        lease_seconds: int,
+        part_bytes: int = MIN_PART_BYTES,
+        segments: int = SEGMENTS,
+    ) -> TableExportOutcome:
+        """Start or resume run ``run_id``; queue a continuation if time runs out first.
+
+        ``seconds_left`` is the time the invocation may still spend scanning; ``owner`` (the
+        request id) holds the run's lease for ``lease_seconds``.
+        """
+        if part_bytes < MIN_PART_BYTES:
+            raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
+        now = int(time.time())
+        self.runs.create(new_run(run_id, self.exports, segments), now)
+        run = self.runs.claim(run_id, owner, now, lease_seconds)
+        if run is None:
+            return TableExportOutcome(run_id, "busy")
+        exporters = [
+            _Segment(
+                run_id=run_id,
+                index=index,
+                total=len(run.segments),
+                owner=owner,
+                items=self.items,
+                exports=self.exports,
+                runs=self.runs,
+                out_of_time=lambda: seconds_left() <= 0,
+                part_bytes=part_bytes,
+            )
+            for index in range(len(run.segments))
+        ]
+        run = replace(
+            run, segments=list(self.workers.map(_Segment.export, exporters, run.segments))
         )
-        for index in range(len(run.segments))
-    ]
-    progress = list(workers.map(_Segment.export, exporters, run.segments))
-    run = replace(run, segments=progress)
-    if not all(segment.done for segment in progress):
-        continuations.send(run_id)
-        runs.release(run_id, owner)
-        return TableExportOutcome(run_id, "continuing", run.items)
-    manifest_key = f"{exports.prefix}table/{run_id}/manifest.json"
-    manifest = {
-        "run_id": run_id,
-        "table": items.table_name,
-        "completed_at": datetime.now(UTC).isoformat(),
-        "items": run.items,
-        "objects": [
-            {"key": segment.key, "items": segment.items, "parts": len(segment.etags)}
-            for segment in progress
-        ],
-    }
-    exports.put_new(manifest_key, json.dumps(manifest, indent=2).encode(), "application/json")
-    runs.finish(run_id, owner, manifest_key)
-    return TableExportOutcome(run_id, "complete", run.items, manifest_key)
+        if not all(segment.done for segment in run.segments):
+            self.continuations.send(run_id)
+            self.runs.release(run_id, owner)
+            return TableExportOutcome(run_id, "continuing", run.items)
+        manifest_key = self._write_manifest(run)
+        self.runs.finish(run_id, owner, manifest_key)
+        return TableExportOutcome(run_id, "complete", run.items, manifest_key)
+
+    def _write_manifest(self, run: ExportRun) -> str:
+        key = f"{self.exports.prefix}table/{run.run_id}/manifest.json"
+        manifest = {
+            "run_id": run.run_id,
+            "table": self.items.table_name,
+            "completed_at": datetime.now(UTC).isoformat(),
+            "items": run.items,
+            "objects": [
+                {"key": segment.key, "items": segment.items, "parts": len(segment.etags)}
+                for segment in run.segments
+            ],
+        }
+        self.exports.put_new(key, json.dumps(manifest, indent=2).encode(), "application/json")
+        return key

@@ -24,10 +24,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.models import InvalidRequestError, export_request_from_message
+from app.handlers.sqs import reported_failures
+from app.models import export_request_from_message
 from app.observability import logger, metrics
-from app.operations import ItemNotFoundError, export_item
-from app.services import DependencyError, ExportsBucket, ItemsTable
+from app.operations import export_item
+from app.services import ExportsBucket, ItemsTable
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -35,23 +36,10 @@ processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_
 async def _export_record(
     record: SQSRecord, items: ItemsTable, exports: ExportsBucket, workers: Executor
 ) -> None:
-    try:
+    with reported_failures(record.message_id):
         request = export_request_from_message(record.body)
         export = partial(export_item, request, record.message_id, items=items, exports=exports)
         result = await asyncio.get_running_loop().run_in_executor(workers, export)
-    except (InvalidRequestError, ItemNotFoundError) as error:
-        logger.warning(
-            "export request rejected", extra={"message_id": record.message_id, "reason": str(error)}
-        )
-        metrics.add_metric(name="ExportsRejected", unit="Count", value=1)
-        raise
-    except DependencyError as error:
-        logger.error(
-            "export failed; the message will be retried",
-            extra={"message_id": record.message_id, **error.log_fields()},
-        )
-        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
-        raise
     metrics.add_metric(
         name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
     )

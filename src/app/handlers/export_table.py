@@ -7,7 +7,6 @@
 """
 
 import re
-from concurrent.futures import Executor
 from dataclasses import asdict
 from functools import partial
 from typing import Any
@@ -21,17 +20,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
+from app.handlers.sqs import reported_failures
 from app.models import InvalidRequestError, parse_json_object
 from app.observability import logger, metrics
 from app.services import (
-    ContinuationQueue,
     DependencyError,
-    ExportRunsTable,
-    ExportsBucket,
-    ItemsTable,
     LeaseLostError,
 )
-from app.table_export import TableExportOutcome, export_table
+from app.table_export import TableExporter, TableExportOutcome
 
 RESERVE_SECONDS = 30.0
 """Kept back from the function timeout for the last part, the checkpoint and the continuation."""
@@ -54,27 +50,14 @@ def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
     return f"manual-{context.aws_request_id}"
 
 
-def _export(
-    run_id: str,
-    context: LambdaContext,
-    *,
-    items: ItemsTable,
-    exports: ExportsBucket,
-    runs: ExportRunsTable,
-    continuations: ContinuationQueue,
-    workers: Executor,
-) -> TableExportOutcome:
+def _export(run_id: str, context: LambdaContext, exporter: TableExporter) -> TableExportOutcome:
+    remaining_seconds = context.get_remaining_time_in_millis() // 1000
     try:
-        outcome = export_table(
+        outcome = exporter.run(
             run_id,
             context.aws_request_id,
-            items=items,
-            exports=exports,
-            runs=runs,
-            continuations=continuations,
-            workers=workers,
             seconds_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS,
-            lease_seconds=context.get_remaining_time_in_millis() // 1000 + 60,
+            lease_seconds=remaining_seconds + 60,
         )
     except LeaseLostError:
         logger.warning("another invocation took over the run", extra={"run_id": run_id})
@@ -87,43 +70,15 @@ def _export(
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handle(
-    event: dict[str, Any],
-    context: LambdaContext,
-    *,
-    items: ItemsTable,
-    exports: ExportsBucket,
-    runs: ExportRunsTable,
-    continuations: ContinuationQueue,
-    workers: Executor,
+    event: dict[str, Any], context: LambdaContext, *, exporter: TableExporter
 ) -> dict[str, Any]:
-    export = partial(
-        _export,
-        context=context,
-        items=items,
-        exports=exports,
-        runs=runs,
-        continuations=continuations,
-        workers=workers,
-    )
+    export = partial(_export, context=context, exporter=exporter)
     if isinstance(event.get("Records"), list):
 
         def continue_run(record: SQSRecord) -> None:
-            try:
+            with reported_failures(record.message_id):
                 document = parse_json_object(record.body, allowed=frozenset({"run_id"}))
                 export(_parse_run_id(document.get("run_id")))
-            except InvalidRequestError as error:
-                logger.warning(
-                    "continuation rejected",
-                    extra={"message_id": record.message_id, "reason": str(error)},
-                )
-                metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
-                raise
-            except DependencyError as error:
-                logger.error(
-                    "table export failed; the message will be retried", extra=error.log_fields()
-                )
-                metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
-                raise
 
         return dict(
             process_partial_response(
@@ -144,23 +99,9 @@ def handle(
         raise
 
 
-runtime.at_init(
-    runtime.items_table,
-    runtime.exports_bucket,
-    runtime.export_runs_table,
-    runtime.continuation_queue,
-    runtime.export_workers,
-)
+runtime.at_init(runtime.table_exporter)
 
 
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response: dict[str, Any] = handle(
-        event,
-        context,
-        items=runtime.items_table(),
-        exports=runtime.exports_bucket(),
-        runs=runtime.export_runs_table(),
-        continuations=runtime.continuation_queue(),
-        workers=runtime.export_workers(),
-    )
+    response: dict[str, Any] = handle(event, context, exporter=runtime.table_exporter())
     return response
