@@ -9,6 +9,7 @@ all run as they would against AWS. Backoff is computed at its worst case and rec
 """
 
 import collections
+import dataclasses
 import io
 import threading
 from collections.abc import Callable, Iterator
@@ -22,7 +23,10 @@ from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 from botocore.retries import standard
 from moto.core.models import botocore_stubber
 
+from app.services import ExportsBucket, ItemsTable
+from app.sessions import RoleSpec, assumed_role_session, base_session
 from app.sessions.config import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack
 
 
 class _Body(io.BytesIO):
@@ -189,3 +193,21 @@ def record_backoff(monkeypatch: pytest.MonkeyPatch) -> Backoff:
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", worst_case_not_slept)
     return backoff
+
+
+def rebuild_services(stack: Stack, aws: FaultyAws, session_name: str) -> Stack:
+    """``stack`` with its sessions and services rebuilt as app/runtime.py builds them, on sessions
+    whose AWS can fail: the faults are installed before any client is built."""
+    base = aws.install(base_session(REGION))
+    writer = aws.install(
+        assumed_role_session(base, RoleSpec(LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"], session_name))
+    )
+    return dataclasses.replace(
+        stack,
+        base=base,
+        writer=writer,
+        items=ItemsTable(base, LAMBDA_ENVIRONMENT["TABLE_NAME"]),
+        exports=ExportsBucket(
+            writer, LAMBDA_ENVIRONMENT["BUCKET_NAME"], LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]
+        ),
+    )

@@ -9,7 +9,6 @@ time_machine or accounted from the faults and botocore's backoff; nothing sleeps
 """
 
 import copy
-import dataclasses
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,15 +18,13 @@ from typing import Any, NamedTuple
 import pytest
 import time_machine
 
-from app.services import ExportsBucket, ItemsTable
-from app.sessions import RoleSpec, assumed_role_session, base_session
 from app.sessions.config import (
     _MAX_BACKOFF_SECONDS_PER_RETRY,
     MAX_ATTEMPTS,
     worst_case_call_seconds,
 )
 from tests import fault_injection as faults
-from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack, load_event
+from tests.conftest import LAMBDA_ENVIRONMENT, Stack, load_event
 from tests.fault_injection import Backoff, Fault, FaultyAws, record_backoff
 from tests.handler_calls import call
 from tests.log_capture import LambdaOutput, lambda_output
@@ -72,15 +69,7 @@ def rig(stack: Stack, monkeypatch: pytest.MonkeyPatch, context: LambdaContext) -
     """The services rebuilt as runtime.py builds them, on sessions with faults installed first."""
     aws = FaultyAws()
     backoff = record_backoff(monkeypatch)
-    base = aws.install(base_session(REGION))
-    writer = aws.install(assumed_role_session(base, RoleSpec(WRITER, SESSION_NAME)))
-    faulty = dataclasses.replace(
-        stack,
-        base=base,
-        writer=writer,
-        items=ItemsTable(base, TABLE),
-        exports=ExportsBucket(writer, BUCKET, LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]),
-    )
+    faulty = faults.rebuild_services(stack, aws, SESSION_NAME)
     with lambda_output("INFO") as output:
         yield Rig(faulty, aws, backoff, output, context)
 
