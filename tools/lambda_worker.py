@@ -1,0 +1,255 @@
+"""One Lambda execution environment: import the handler once (init), then invoke it per event.
+
+Run by the local runner as ``python -I -S tools/lambda_worker.py`` in a fresh process, with the
+function's environment and a job on stdin. ``-I -S`` start it with the standard library only; the
+job's ``sys_path`` then decides what the function can import, as ``/var/task`` and the runtime's
+own packages do in Lambda. So this file imports nothing outside the standard library at the top,
+and writes no bytecode (``/var/task`` is read-only: every cold start compiles from source).
+
+Protocol: one JSON object per line on the original stdout (``start``, then ``result`` per
+invocation); the function's own stdout goes to stderr with its logs, as both go to the log stream
+in Lambda. ``START``/``END``/``REPORT`` lines are written to stderr the way Lambda writes them.
+"""
+
+from __future__ import annotations
+
+import collections
+import decimal
+import importlib
+import importlib.abc
+import importlib.util
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+API_CALLS: collections.Counter[str] = collections.Counter()
+
+
+class _CountApiCallsOnImport(importlib.abc.MetaPathFinder):
+    """Wrap botocore's ``BaseClient._make_api_call`` when the function first imports botocore.
+
+    Patching on import, not importing botocore first, keeps the init duration honest for a
+    function that does not use it, and counts the calls made during init too.
+    """
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> ModuleSpec | None:
+        if fullname != "botocore.client":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(fullname)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            load(module)
+            original = module.BaseClient._make_api_call
+
+            def counting(client: Any, operation_name: str, api_params: Any) -> Any:  # noqa: ANN401
+                API_CALLS[f"{client.meta.service_model.service_name}.{operation_name}"] += 1
+                return original(client, operation_name, api_params)
+
+            module.BaseClient._make_api_call = counting
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+def _load_lambda_context() -> Any:  # noqa: ANN401 - the class, loaded without tools/ on sys.path
+    """tools/lambda_context.py, by path: the function must not be able to import ``tools``."""
+    path = Path(__file__).with_name("lambda_context.py")
+    spec = importlib.util.spec_from_file_location("_local_lambda_context", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building the class
+    spec.loader.exec_module(module)
+    return module.LambdaContext
+
+
+class _HandlerNotFoundError(Exception):
+    """The template's Handler names no callable in its module."""
+
+
+def _error(
+    error: BaseException, error_type: str | None = None, message: str | None = None
+) -> dict[str, Any]:
+    """The payload Lambda's Python runtime returns for an unhandled error, logged as Lambda does."""
+    payload = {
+        "errorMessage": message if message is not None else str(error),
+        "errorType": error_type or type(error).__name__,
+        "requestId": "",
+        "stackTrace": traceback.format_tb(error.__traceback__),
+    }
+    print(f"[ERROR] {payload['errorType']}: {payload['errorMessage']}", file=sys.stderr)
+    traceback.print_exception(error, file=sys.stderr)
+    return payload
+
+
+def _init(handler: str) -> tuple[Callable[..., Any] | None, dict[str, Any] | None]:
+    """Import the handler (Lambda's init phase): the callable, or the error Lambda would report."""
+    module_name, _, function_name = handler.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        function = getattr(module, function_name, None)
+        if not callable(function):
+            raise _HandlerNotFoundError(
+                f"Handler '{function_name}' missing on module '{module_name}'"
+            )
+    except _HandlerNotFoundError as error:
+        payload = _error(error, "Runtime.HandlerNotFound")
+    except ImportError as error:
+        message = f"Unable to import module '{module_name}': {error}"
+        payload = _error(error, "Runtime.ImportModuleError", message)
+    except SyntaxError as error:
+        message = f"Syntax error in module '{module_name}': {error}"
+        payload = _error(error, "Runtime.UserCodeSyntaxError", message)
+    except Exception as error:  # noqa: BLE001 - any init failure is reported, as Lambda does
+        payload = _error(error)
+    else:
+        return function, None
+    return None, payload
+
+
+def _marshal(response: Any) -> str:  # noqa: ANN401 - whatever the handler returned
+    """The response as Lambda's runtime serializes it (Decimal as a number)."""
+
+    def decimal_as_number(value: object) -> float:
+        if isinstance(value, decimal.Decimal):
+            return float(value)
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    return json.dumps(response, default=decimal_as_number)
+
+
+def _invoke(
+    handler: Callable[..., Any],
+    event: object,
+    context: object,
+) -> tuple[str, dict[str, Any] | None]:
+    """The serialized response, or the error payload Lambda would return instead."""
+    try:
+        response = handler(event, context)
+    except Exception as failure:  # noqa: BLE001 - an unhandled error is the function's response
+        return "", _error(failure)
+    try:
+        return _marshal(response), None
+    except (TypeError, ValueError) as failure:
+        message = f"Unable to marshal response: {failure}"
+        return "", _error(failure, "Runtime.MarshalError", message)
+
+
+def _max_memory_mb() -> int:
+    """Peak resident memory of this process, in MB rounded up, as Lambda reports it.
+
+    Linux keeps ``ru_maxrss`` across ``exec``, so it would report the runner's peak (the whole
+    moto server); ``VmHWM`` starts afresh with the new program.
+    """
+    try:
+        status = Path("/proc/self/status").read_text()
+        kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return -(-kib // 1024)
+
+
+def _counts(calls: dict[str, int]) -> str:
+    return " ".join(f"{name}={count}" for name, count in sorted(calls.items())) or "none"
+
+
+def _send(channel: IO[str], message: dict[str, Any]) -> None:
+    channel.write(json.dumps(message) + "\n")
+    channel.flush()
+
+
+def main() -> int:
+    started = time.monotonic()
+    channel = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # print() and loggers writing to stdout land in the log stream (stderr)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    job = json.load(sys.stdin)
+    sys.dont_write_bytecode = True
+    lambda_context = _load_lambda_context()
+    sys.path[:0] = job["sys_path"]
+    sys.meta_path.insert(0, _CountApiCallsOnImport())
+
+    handler, init_error = _init(job["handler"])
+    init_ms = (time.monotonic() - started) * 1000
+    init_calls = dict(API_CALLS)
+    exit_code = 0
+    for index, event in enumerate(job["events"]):
+        request_id = str(uuid.uuid4())
+        _send(channel, {"type": "start", "request_id": request_id})
+        print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr)
+        API_CALLS.clear()
+        began = time.monotonic()
+        error = init_error is not None
+        if handler is None:
+            payload = json.dumps(init_error)
+        else:
+            context = lambda_context(
+                function_name=job["function_name"],
+                memory_limit_in_mb=job["memory_mb"],
+                timeout_seconds=job["timeout_seconds"],
+                region=job["region"],
+                aws_request_id=request_id,
+                log_stream_name=job["log_stream_name"],
+            )
+            payload, failure_details = _invoke(handler, event, context)
+            if failure_details is not None:
+                error = True
+                failure_details["requestId"] = request_id
+                payload = json.dumps(failure_details)
+        duration_ms = (time.monotonic() - began) * 1000
+        memory_mb = _max_memory_mb()
+        print(f"END RequestId: {request_id}", file=sys.stderr)
+        report = (
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Memory Size: {job['memory_mb']} MB\tMax Memory Used: {memory_mb} MB"
+        )
+        if index == 0:
+            report += f"\tInit Duration: {init_ms:.2f} ms"
+        print(report, file=sys.stderr)
+        # Not Lambda's: what the invocation (and the init, on the first) asked of AWS.
+        calls = f"CALLS RequestId: {request_id}\t{_counts(API_CALLS)}"
+        print(calls + (f"\tInit: {_counts(init_calls)}" if index == 0 else ""), file=sys.stderr)
+        sys.stderr.flush()
+        _send(
+            channel,
+            {
+                "type": "result",
+                "request_id": request_id,
+                "payload": payload,
+                "error": error,
+                "duration_ms": duration_ms,
+                "init_duration_ms": init_ms if index == 0 else None,
+                "max_memory_mb": memory_mb,
+                "api_calls": dict(API_CALLS),
+                "init_api_calls": init_calls if index == 0 else {},
+            },
+        )
+        if error:
+            exit_code = 1
+        if init_error is not None:
+            break  # Lambda would start a new environment; the runner reports the failed init once
+    return exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
