@@ -58,6 +58,10 @@ test: lint types $(BIN)/.installed ## Lint, types and the whole test suite (what
 invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (default: its happy-path event) locally
 	$(BIN)/python -m tools.local_invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
 
+.PHONY: aws
+aws: $(BIN)/.installed ## Run the embedded AWS (template provisioned, seeded) until Ctrl-C; writes .aws-local/env.json
+	$(BIN)/python -m tools.serve_aws $(ARGS)
+
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint
