@@ -178,6 +178,62 @@ def _send(channel: IO[str], message: dict[str, Any]) -> None:
     channel.flush()
 
 
+def _invocation(
+    request_id: str,
+    job: dict[str, Any],
+    *,
+    handler: Callable[..., Any] | None,
+    init_error: dict[str, Any] | None,
+    event: object,
+    lambda_context: Any,  # noqa: ANN401 - the LambdaContext class
+) -> dict[str, Any]:
+    """One invocation between Lambda's START and END lines: its result message."""
+    print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr)
+    API_CALLS.clear()
+    began = time.monotonic()
+    failure = init_error
+    payload = ""
+    if handler is not None:
+        context = lambda_context(
+            function_name=job["function_name"],
+            memory_limit_in_mb=job["memory_mb"],
+            timeout_seconds=job["timeout_seconds"],
+            region=job["region"],
+            aws_request_id=request_id,
+            log_stream_name=job["log_stream_name"],
+        )
+        payload, failure = _invoke(handler, event, context)
+    if failure is not None:
+        payload = json.dumps({**failure, "requestId": request_id})
+    duration_ms = (time.monotonic() - began) * 1000
+    print(f"END RequestId: {request_id}", file=sys.stderr)
+    return {
+        "type": "result",
+        "request_id": request_id,
+        "payload": payload,
+        "error": failure is not None,
+        "duration_ms": duration_ms,
+        "max_memory_mb": _max_memory_mb(),
+        "api_calls": dict(API_CALLS),
+    }
+
+
+def _report(result: dict[str, Any], memory_size_mb: int) -> None:
+    """Lambda's REPORT line, and the runner's own CALLS line after it."""
+    request_id = result["request_id"]
+    report = (
+        f"REPORT RequestId: {request_id}\tDuration: {result['duration_ms']:.2f} ms\t"
+        f"Memory Size: {memory_size_mb} MB\tMax Memory Used: {result['max_memory_mb']} MB"
+    )
+    calls = f"CALLS RequestId: {request_id}\t{_counts(result['api_calls'])}"
+    if result["init_duration_ms"] is not None:
+        report += f"\tInit Duration: {result['init_duration_ms']:.2f} ms"
+        calls += f"\tInit: {_counts(result['init_api_calls'])}"
+    print(report, file=sys.stderr)
+    print(calls, file=sys.stderr)  # not Lambda's: what the invocation asked of AWS
+    sys.stderr.flush()
+
+
 def main() -> int:
     started = time.monotonic()
     channel = os.fdopen(os.dup(1), "w")
@@ -190,65 +246,30 @@ def main() -> int:
     sys.meta_path.insert(0, _CountApiCallsOnImport())
 
     handler, init_error = _init(job["handler"])
-    init_ms = (time.monotonic() - started) * 1000
-    init_calls = dict(API_CALLS)
-    exit_code = 0
-    for index, event in enumerate(job["events"]):
+    init = {
+        "init_duration_ms": (time.monotonic() - started) * 1000,
+        "init_api_calls": dict(API_CALLS),
+    }
+    for event in job["events"]:
         request_id = str(uuid.uuid4())
         _send(channel, {"type": "start", "request_id": request_id})
-        print(f"START RequestId: {request_id} Version: $LATEST", file=sys.stderr)
-        API_CALLS.clear()
-        began = time.monotonic()
-        error = init_error is not None
-        if handler is None:
-            payload = json.dumps(init_error)
-        else:
-            context = lambda_context(
-                function_name=job["function_name"],
-                memory_limit_in_mb=job["memory_mb"],
-                timeout_seconds=job["timeout_seconds"],
-                region=job["region"],
-                aws_request_id=request_id,
-                log_stream_name=job["log_stream_name"],
-            )
-            payload, failure_details = _invoke(handler, event, context)
-            if failure_details is not None:
-                error = True
-                failure_details["requestId"] = request_id
-                payload = json.dumps(failure_details)
-        duration_ms = (time.monotonic() - began) * 1000
-        memory_mb = _max_memory_mb()
-        print(f"END RequestId: {request_id}", file=sys.stderr)
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Memory Size: {job['memory_mb']} MB\tMax Memory Used: {memory_mb} MB"
-        )
-        if index == 0:
-            report += f"\tInit Duration: {init_ms:.2f} ms"
-        print(report, file=sys.stderr)
-        # Not Lambda's: what the invocation (and the init, on the first) asked of AWS.
-        calls = f"CALLS RequestId: {request_id}\t{_counts(API_CALLS)}"
-        print(calls + (f"\tInit: {_counts(init_calls)}" if index == 0 else ""), file=sys.stderr)
-        sys.stderr.flush()
-        _send(
-            channel,
-            {
-                "type": "result",
-                "request_id": request_id,
-                "payload": payload,
-                "error": error,
-                "duration_ms": duration_ms,
-                "init_duration_ms": init_ms if index == 0 else None,
-                "max_memory_mb": memory_mb,
-                "api_calls": dict(API_CALLS),
-                "init_api_calls": init_calls if index == 0 else {},
-            },
-        )
-        if error:
-            exit_code = 1
+        result = {
+            **_invocation(
+                request_id,
+                job,
+                handler=handler,
+                init_error=init_error,
+                event=event,
+                lambda_context=lambda_context,
+            ),
+            **init,
+        }
+        _report(result, job["memory_mb"])
+        _send(channel, result)
+        init = {"init_duration_ms": None, "init_api_calls": {}}
         if init_error is not None:
             break  # Lambda would start a new environment; the runner reports the failed init once
-    return exit_code
+    return 0
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def _dig(properties: dict[str, Any], path: tuple[str, ...]) -> Any:  # noqa: ANN
     return node
 
 
-def _literal(value: Any) -> str:  # noqa: ANN401 - template JSON scalars
+def literal(value: Any) -> str:  # noqa: ANN401 - template JSON scalars
     """How Lambda (and ``sam local``) spell a literal setting: booleans in lower case."""
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -194,6 +194,9 @@ def _depends_on(resource: dict[str, Any]) -> list[str]:
     return [depends] if isinstance(depends, str) else list(depends)
 
 
+_ACCOUNT_ROOT = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
+
+
 def _trust_the_account(role: dict[str, Any]) -> None:
     # LOCAL COPY ONLY: the function roles trust lambda.amazonaws.com alone, and the runner (which
     # plays Lambda) must assume them to hand the function its own role's credentials. Trusting the
@@ -207,7 +210,7 @@ def _trust_the_account(role: dict[str, Any]) -> None:
         {
             "Sid": "LocalInvokeRunnerPlaysLambda",
             "Effect": "Allow",
-            "Principal": {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
+            "Principal": {"AWS": {"Fn::Sub": _ACCOUNT_ROOT}},
             "Action": "sts:AssumeRole",
         }
     )
@@ -221,9 +224,16 @@ class _Outputs:
         self._stand_ins = stand_ins
         self._local = local
 
-    def setting(self, function_id: str, condition: str | None, name: str, value: Any) -> Setting:  # noqa: ANN401
+    def setting(
+        self,
+        function_id: str,
+        condition: str | None,
+        name: str,
+        value: Any,  # noqa: ANN401 - template JSON
+    ) -> Setting:
+        """``value`` itself when literal, else the output that will hold it once resolved."""
         if not isinstance(value, dict | list):
-            return _literal(value)
+            return literal(value)
         named = references(value) & self._stand_ins.dropped
         if named:
             self._local.stand_ins.append(
@@ -233,7 +243,10 @@ class _Outputs:
         return FromOutput(self.add(self._stand_ins.replace(value), condition))
 
     def add(self, value: Any, condition: str | None) -> str:  # noqa: ANN401 - template JSON
-        key = f"LocalInvoke{len(self.outputs)}"
+        index = len(self.outputs)
+        while f"LocalInvoke{index}" in self.outputs:
+            index += 1
+        key = f"LocalInvoke{index}"
         self.outputs[key] = {"Value": value}
         if condition:  # a function that is not created has no settings to read
             self.outputs[key]["Condition"] = condition

@@ -7,6 +7,7 @@ stack only, so nothing here knows what the template calls its table or bucket.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
@@ -150,11 +151,24 @@ def _code_uri(template: dict[str, Any], logical_id: str, template_path: Path) ->
 
 
 def _stack_parameters(template: dict[str, Any], overrides: dict[str, str]) -> list[dict[str, str]]:
-    return [
-        {"ParameterKey": key, "ParameterValue": value}
-        for key, value in sorted(overrides.items())
-        if key in template.get("Parameters", {})
-    ]
+    """Every parameter's value, spelled out: an update then never keeps an earlier override."""
+    values = {
+        name: overrides.get(name, local_template.literal(spec["Default"]))
+        for name, spec in template.get("Parameters", {}).items()
+        if name in overrides or "Default" in spec
+    }
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
+
+
+def _with_fingerprint(local: dict[str, Any], parameters: list[dict[str, str]]) -> str:
+    """The body to provision, carrying a digest of the parameters it is provisioned with.
+
+    The stack is reused while this body is unchanged: comparing bodies alone then also notices
+    new parameter values, without reading back NoEcho ones.
+    """
+    digest = hashlib.sha256(json.dumps(parameters, sort_keys=True).encode()).hexdigest()
+    marked = {**local, "Metadata": {**local.get("Metadata", {}), "LocalInvokeParameters": digest}}
+    return json.dumps(marked, sort_keys=True)
 
 
 def _wait(aws: EmbeddedAws, stack_name: str) -> dict[str, Any]:
@@ -200,11 +214,7 @@ def _create_or_update(
     else:
         current = cloudformation.get_template(StackName=stack_name)["TemplateBody"]
         current_body = current if isinstance(current, str) else json.dumps(current, sort_keys=True)
-        current_parameters = sorted(
-            (p["ParameterKey"], p["ParameterValue"]) for p in existing.get("Parameters", [])
-        )
-        wanted = {(p["ParameterKey"], p["ParameterValue"]) for p in parameters}
-        if current_body != body or not wanted <= set(current_parameters):
+        if current_body != body:
             cloudformation.update_stack(**arguments)
     return _wait(aws, stack_name)
 
@@ -262,9 +272,10 @@ def deploy(
     if customize:
         customize(translated)
     local: LocalTemplate = local_template.build(translated, stack_name, _moto_types())
-    body = json.dumps(local.template, sort_keys=True)
+    stack_parameters = _stack_parameters(template, parameters)
+    body = _with_fingerprint(local.template, stack_parameters)
     try:
-        stack = _create_or_update(aws, stack_name, body, _stack_parameters(template, parameters))
+        stack = _create_or_update(aws, stack_name, body, stack_parameters)
         described = aws.client("cloudformation").describe_stack_resources(StackName=stack_name)
     except (ClientError, BotoCoreError) as error:
         raise ProvisionError(f"provisioning stack {stack_name}: {_one_line(error)}") from None
