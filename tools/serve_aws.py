@@ -96,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"embedded AWS at {endpoint}; stack {arguments.stack_name} provisioned and seeded")
             for logical_id, physical_id in sorted(local.deployment.resources.items()):
                 _say(f"  {logical_id}: {physical_id}")
+            skipped = {
+                logical_id: reason
+                for logical_id, reason in local.deployment.not_created.items()
+                if not local.deployment.resource_types[logical_id].startswith("AWS::Lambda::")
+            }
+            if skipped:
+                names = ", ".join(sorted(skipped))
+                _say(f"  not created here (moto cannot, or only Lambda uses them): {names}")
             _say(f"env.json for sam local invoke: {env_json}")
             _say(f"  sam local invoke FN --env-vars {env_json}   (Docker Desktop)")
             _say(
