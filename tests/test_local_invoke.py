@@ -21,7 +21,16 @@ from unittest import mock
 import pytest
 
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
-from tools import execution_environment, invoke_inputs, local_invoke, local_lambda, provision
+from tools import (
+    execution_environment,
+    invoke_inputs,
+    local_invoke,
+    local_lambda,
+    local_template,
+    provision,
+    sam_template,
+    serve_aws,
+)
 from tools.execution_environment import Code
 from tools.local_lambda import LocalAws
 from tools.seed import load_seed
@@ -404,3 +413,44 @@ def test_a_build_artifact_missing_a_dependency_fails_its_init(
     assert invocation.error
     assert invocation.response["errorType"] == "Runtime.ImportModuleError"
     assert "aws_lambda_powertools" in invocation.response["errorMessage"]
+
+
+def test_the_provisioned_copy_drops_only_what_lambda_or_moto_own(local: LocalAws) -> None:
+    deployment = local.deployment
+    created = set(deployment.resources)
+    for logical_id, kind in deployment.resource_types.items():
+        if (
+            kind.startswith(("AWS::DynamoDB::", "AWS::SQS::", "AWS::IAM::"))
+            or kind == "AWS::S3::Bucket"
+        ):
+            assert logical_id in created, logical_id
+        if kind.startswith("AWS::Lambda::"):
+            assert logical_id not in created, logical_id
+    for function_id in FUNCTIONS:  # every function's log group exists only for the function
+        assert any(
+            f"refers to {function_id}" in reason for reason in deployment.not_created.values()
+        )
+
+
+def test_only_the_copy_lets_the_runner_assume_the_function_roles(local: LocalAws) -> None:
+    iam = local.aws.client("iam")
+    role = local.deployment.resources["GetItemFunctionRole"]
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]["Statement"]
+    assert [s.get("Sid") for s in trust] == [None, "LocalInvokeRunnerPlaysLambda"]
+
+    translated = sam_template.translate(sam_template.load())
+    before = copy.deepcopy(translated)
+    local_template.build(translated, "any-stack", {"AWS::IAM::Role"})
+    assert translated == before  # what CloudFormation would deploy keeps its own trust policy
+    deployed_trust = translated["Resources"]["GetItemFunctionRole"]["Properties"]
+    principals = [s["Principal"] for s in deployed_trust["AssumeRolePolicyDocument"]["Statement"]]
+    assert principals == [{"Service": ["lambda.amazonaws.com"]}]
+
+
+def test_make_aws_writes_an_env_json_for_sam_local_invoke(local: LocalAws) -> None:
+    env_json = serve_aws.sam_env_vars(local)
+    port = local.aws.endpoint_url.rsplit(":", 1)[1]
+    assert env_json["Parameters"] == {"AWS_ENDPOINT_URL": f"http://host.docker.internal:{port}"}
+    for function_id, function in local.deployment.functions.items():
+        assert env_json[function_id] == function.environment
+    assert env_json["GetItemFunction"]["TABLE_NAME"] == local.deployment.resources["ItemsTable"]
