@@ -2,8 +2,10 @@
 
 One embedded AWS, provisioned from template.yaml and seeded, serves the whole module; each
 function's events run in one fresh worker process (an execution environment), the functions in
-parallel. Command-line tests run ``python -m tools.local_invoke`` against that same AWS through
-``--endpoint-url``, except the default ``make invoke`` path, which starts its own.
+parallel. The command line runs as ``make invoke`` runs it (a subprocess, its own embedded AWS)
+for the default path and the input errors, and in this process against the shared AWS
+(``--endpoint-url``) where only its output matters, so no test pays a server start it does not
+need. Workers are always real processes.
 """
 
 import copy
