@@ -9,9 +9,13 @@ PYTHON ?= $(firstword $(foreach v,3.13 3.12 3.11,$(wildcard $(PYENV_ROOT)/versio
 # The SAM CLI pins boto3 exactly, so it lives in a venv of its own; sam build finds python3.13 on PATH.
 SAM_PYTHON ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.11*/bin/python3.11) $(shell command -v python3.11 2>/dev/null) $(PYTHON))
 SAM_CLI_VERSION := 1.170.0
+# checkov pins an old boto3 that conflicts with the SAM CLI's: it gets a venv of its own too.
+CHECKOV_VERSION := 3.3.30
 
 VENV := .venv
 SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+SCAN_DIR := .aws-sam/scan
 BIN := $(VENV)/bin
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-west-1
@@ -38,6 +42,12 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 	@touch $@
 
+$(CHECKOV_VENV)/.installed:
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found; set PYTHON=" >&2; exit 1; }
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	@touch $@
+
 .PHONY: venv
 venv: $(BIN)/.installed ## Create the test virtual environment
 
@@ -51,7 +61,7 @@ types: $(BIN)/.installed ## mypy, strict on src/
 	$(BIN)/mypy
 
 .PHONY: test
-test: lint types $(BIN)/.installed ## Lint, types and the whole test suite (what CI runs)
+test: lint types $(BIN)/.installed $(CHECKOV_VENV)/.installed ## Lint, types and the whole test suite (what CI runs)
 	$(BIN)/pytest -q
 
 .PHONY: invoke
@@ -108,7 +118,16 @@ lock: ## Re-pin src/requirements.txt (hashed) and requirements-dev.txt from thei
 	  .venv-lock/bin/pip freeze --exclude-editable; } > requirements-dev.txt
 	rm -rf .venv-lock
 
+.PHONY: scan
+scan: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint (no warnings) and checkov on the template and its translation
+	$(BIN)/python -m tools.sam_template $(SCAN_DIR)/translated-dev.json
+	$(BIN)/python -m tools.sam_template $(SCAN_DIR)/translated-prod.json Stage=prod
+	$(BIN)/cfn-lint --regions $(AWS_DEFAULT_REGION) --include-checks I --non-zero-exit-code warning \
+	  -- template.yaml $(SCAN_DIR)/translated-dev.json $(SCAN_DIR)/translated-prod.json
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
+	  --framework cloudformation -f $(SCAN_DIR)/translated-dev.json
+
 .PHONY: clean
 clean: ## Remove virtual environments, build output and caches
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

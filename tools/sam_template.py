@@ -6,7 +6,9 @@ deploys, and some errors (circular dependencies, for one) only exist there.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +72,19 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
         for logical_id, resource in template["Resources"].items()
         if resource.get("Type") == "AWS::Serverless::Function"
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.sam_template OUT [Name=Value ...]``: write the translation to scan."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out", type=Path, help="where to write the translated template (JSON)")
+    parser.add_argument("parameters", nargs="*", metavar="Name=Value", help="parameter overrides")
+    arguments = parser.parse_args(argv)
+    overrides = dict(parameter.split("=", 1) for parameter in arguments.parameters)
+    arguments.out.parent.mkdir(parents=True, exist_ok=True)
+    arguments.out.write_text(json.dumps(translate(load(), overrides), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
