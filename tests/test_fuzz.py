@@ -4,9 +4,9 @@ Each generator labels what it builds with the answer an independent oracle expec
 from the API's contract, not imported from app.models), so the properties are exact: the right
 status for every request, never an unhandled exception, never a 5xx for a client's mistake, a 4xx
 whose JSON ``message`` says what was wrong, exactly the bad SQS records reported, and the bucket
-unchanged by anything rejected. Each test builds one moto stack and runs every example against it,
-so the bucket is compared before and after each example. Runs are derandomized: the same examples
-every time, on every machine.
+unchanged by anything rejected. Each test builds one moto stack and runs every example against it;
+the bucket is emptied after each example, so each starts from an empty bucket and must leave only
+what it was accepted to write. Runs are derandomized: the same examples every time, everywhere.
 
 Inputs that hit a known bug are kept out of the generators and pinned by the ``xfail(strict=True)``
 tests at the end, which start passing (and so fail) once the bug is fixed.
@@ -55,7 +55,7 @@ FUZZ = settings(
 )
 _request_ids = itertools.count()
 
-# --- Labelled values: (value, accepted?) -------------------------------------------------------
+# --- Values the contract accepts, and values it must refuse ------------------------------------
 
 
 def _text(alphabet: str, min_size: int, max_size: int) -> st.SearchStrategy[str]:
