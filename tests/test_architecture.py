@@ -16,8 +16,17 @@ ALLOWED = {
     "observability": set(),
     "operations": {"models", "services"},
     "table_export": {"services"},
+    "invocation": {"sessions"},
     "runtime": {"services", "sessions", "table_export"},
-    "handlers": {"runtime", "models", "observability", "operations", "services", "table_export"},
+    "handlers": {
+        "runtime",
+        "invocation",
+        "models",
+        "observability",
+        "operations",
+        "services",
+        "table_export",
+    },
 }
 
 

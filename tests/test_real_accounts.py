@@ -26,7 +26,9 @@ from moto.core.responses import ActionAuthenticatorMixin
 from app import runtime
 from app.observability import logger
 from app.sessions import (
+    AssumeRoleError,
     RoleSpec,
+    assumed_role,
     assumed_role_chain,
     assumed_role_session,
     base_session,
@@ -357,7 +359,7 @@ def test_access_denied_on_assume_is_a_503_naming_the_role(
     assert key["SecretAccessKey"] not in everything
 
 
-def test_sts_unreachable_at_first_use_is_retried_then_a_batch_failure(
+def test_sts_unreachable_at_first_use_is_retried_once_then_every_record_fails_fast(
     aws: None,
     stack: Stack,
     context: LambdaContext,
@@ -381,7 +383,8 @@ def test_sts_unreachable_at_first_use_is_retried_then_a_batch_failure(
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == sorted(
         record["messageId"] for record in event["Records"]
     )
-    assert len(attempts) == MAX_ATTEMPTS * len(event["Records"])
+    # The first record retries STS; the others get the same explained failure at once.
+    assert len(attempts) == MAX_ATTEMPTS
     output = capfd.readouterr()
     lines = _error_lines(logs.getvalue())
     assert {line["error_code"] for line in lines} == {"EndpointConnectionError"}
@@ -397,3 +400,30 @@ def test_missing_region_fails_init_with_a_clear_message(monkeypatch: pytest.Monk
             runtime.base()
     finally:
         runtime.base.cache_clear()
+
+
+def test_after_the_cooldown_sts_is_tried_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts: list[str] = []
+    outage = [True]
+
+    def unreachable(**kwargs: Any) -> AWSResponse | None:
+        attempts.append(kwargs["request"].url)
+        if outage[0]:
+            raise EndpointConnectionError(endpoint_url=kwargs["request"].url)
+        return None
+
+    base = base_session(REGION)
+    base.events.register("before-send.sts.AssumeRole", unreachable)
+    client = s3_client(assumed_role_session(base, RoleSpec(WRITER, "fn.env")))
+    now = [1000.0]
+    monkeypatch.setattr(assumed_role.time, "monotonic", lambda: now[0])
+    for _ in range(3):
+        with pytest.raises(AssumeRoleError):
+            client.list_buckets()
+    assert len(attempts) == MAX_ATTEMPTS
+    now[0] += assumed_role.FAILURE_COOLDOWN_SECONDS
+    outage[0] = False
+    client.list_buckets()
+    assert len(attempts) == MAX_ATTEMPTS + 1

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.http import new_resolver
+from app.invocation import within_remaining_time
 from app.models import export_request_from_api
 from app.observability import logger, metrics
 from app.operations import export_item
@@ -43,6 +44,7 @@ def _export_item(item_id: str) -> Response[dict[str, str]]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@within_remaining_time
 def handle(
     event: dict[str, Any], context: LambdaContext, *, items: ItemsTable, exports: ExportsBucket
 ) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.sqs import reported_failures
+from app.invocation import within_remaining_time
 from app.models import export_request_from_message
 from app.observability import logger, metrics
 from app.operations import export_item
@@ -47,6 +48,7 @@ async def _export_record(
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@within_remaining_time
 def handle(
     event: dict[str, Any],
     context: LambdaContext,

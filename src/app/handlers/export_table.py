@@ -21,6 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.sqs import reported_failures
+from app.invocation import within_remaining_time
 from app.models import InvalidRequestError, parse_json_object
 from app.observability import logger, metrics
 from app.services import (
@@ -69,6 +70,7 @@ def _export(run_id: str, context: LambdaContext, exporter: TableExporter) -> Tab
 
 @logger.inject_lambda_context
 @metrics.log_metrics
+@within_remaining_time
 def handle(
     event: dict[str, Any], context: LambdaContext, *, exporter: TableExporter
 ) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.http import new_resolver
+from app.invocation import within_remaining_time
 from app.models import parse_item_id
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
@@ -28,6 +29,7 @@ def _get_item(item_id: str) -> Response[Item]:
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
+@within_remaining_time
 def handle(event: dict[str, Any], context: LambdaContext, *, items: ItemsTable) -> dict[str, Any]:
     resolver.context.update(items=items)
     response: dict[str, Any] = resolver.resolve(event, context)

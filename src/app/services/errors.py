@@ -2,7 +2,7 @@
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.sessions import AssumeRoleError
+from app.sessions import AssumeRoleError, InvocationDeadlineError
 
 _CLIENT_FAULT_HINTS = {
     "AccessDenied": "check the policy of the role that made the call for this action and resource",
@@ -49,6 +49,9 @@ class DependencyError(Exception):
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))
             hint = _CLIENT_FAULT_HINTS.get(code, "AWS refused or failed the call after retries")
+        elif isinstance(error, InvocationDeadlineError):
+            code = "InvocationDeadline"
+            hint = "the invocation ran out of time for AWS calls: a dependency is slow or failing"
         elif isinstance(error, BotoCoreError):
             code = type(error).__name__
             hint = "AWS could not be reached or did not answer in time after retries"

@@ -17,6 +17,7 @@ and :func:`assumed_role_chain` declares a whole chain in one call.
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,33 @@ def _reuse(client: "STSClient") -> Callable[..., "STSClient"]:
     return create
 
 
+FAILURE_COOLDOWN_SECONDS = 5.0
+"""After a failed AssumeRole, callers get the same error at once for this long instead of each
+retrying STS in turn under botocore's refresh lock (a batch of ten records would otherwise spend
+ten times the retries, and hammer an STS that is already throttling)."""
+
+
+class _FailFastFetch:
+    """``refresh_using`` for botocore: fetch through the fetcher, explain and remember failures."""
+
+    def __init__(self, fetcher: AssumeRoleCredentialFetcher, role: RoleSpec) -> None:
+        self._fetcher = fetcher
+        self._role = role
+        self._failure: tuple[float, AssumeRoleError] | None = None
+
+    def __call__(self) -> dict[str, Any]:
+        if self._failure and time.monotonic() - self._failure[0] < FAILURE_COOLDOWN_SECONDS:
+            raise self._failure[1]
+        try:
+            credentials = self._fetcher.fetch_credentials()
+        except Exception as error:
+            explained = AssumeRoleError.explain(self._role.role_arn, self._role.session_name, error)
+            self._failure = (time.monotonic(), explained)
+            raise explained from error
+        self._failure = None
+        return credentials
+
+
 def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session:
     """A session for ``role`` assumed from ``source``; building it makes no network call."""
     source_credentials = source.get_credentials()
@@ -127,14 +155,8 @@ def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session
         extra_args=role.assume_role_arguments(),
     )
 
-    def fetch() -> dict[str, Any]:
-        try:
-            return fetcher.fetch_credentials()
-        except Exception as error:
-            raise AssumeRoleError.explain(role.role_arn, role.session_name, error) from error
-
     credentials = DeferredRefreshableCredentials(
-        refresh_using=fetch, method=_FixedCredentialsProvider.METHOD
+        refresh_using=_FailFastFetch(fetcher, role), method=_FixedCredentialsProvider.METHOD
     )
     botocore_session = botocore.session.Session()
     botocore_session.register_component(

@@ -15,6 +15,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from app.sessions.deadline import InvocationDeadlineError
+
 _HINTS = {
     "AccessDenied": (
         "the role's trust policy must trust the function role, the function role must allow "
@@ -33,6 +35,7 @@ _BOTOCORE_HINTS: tuple[tuple[type[Exception] | tuple[type[Exception], ...], str]
     ),
     (NoCredentialsError, "the source session has no credentials to assume the role with"),
     (NoRegionError, "the source session has no region"),
+    (InvocationDeadlineError, "the invocation ran out of time before STS answered"),
     (BotoCoreError, "botocore failed to call STS"),
 )
 
