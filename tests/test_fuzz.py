@@ -62,8 +62,9 @@ def _text(alphabet: str, min_size: int, max_size: int) -> st.SearchStrategy[str]
     return st.text(st.sampled_from(alphabet), min_size=min_size, max_size=max_size)
 
 
+seeded_ids = st.sampled_from(sorted(SEEDED))
 valid_ids = st.one_of(
-    st.sampled_from(sorted(SEEDED)),
+    seeded_ids,
     st.builds(str.__add__, _text(ID_FIRST, 1, 1), _text(ID_REST, 0, MAX_ID - 1)),
 )
 invalid_ids = st.one_of(
@@ -175,12 +176,14 @@ def _base64(body: Body) -> Body:
     return Body(base64.b64encode(body.text.encode()).decode(), body.accepted, base64=True)
 
 
-bodies = st.one_of(
-    good_bodies,
-    good_bodies.map(_base64),
-    bad_bodies,
-    bad_bodies.filter(lambda body: body.text and not body.base64).map(_base64),
-)
+@st.composite
+def bodies(draw: st.DrawFn) -> Body:
+    """Accepted or refused bodies, some sent base64 as API Gateway does for binary types."""
+    body = draw(good_bodies if draw(st.booleans()) else bad_bodies)
+    if body.text and not body.base64 and draw(st.booleans()):
+        body = _base64(body)
+    return body
+
 
 # --- API events --------------------------------------------------------------------------------
 
@@ -232,7 +235,7 @@ def get_cases(draw: st.DrawFn) -> ApiCase:
     event = _api_event(
         "GetItemFunction/found", item_id, "", draw(noise_headers), draw(noise_queries)
     )
-    body = draw(st.none() | bodies)  # a GET may carry any body; it is never read
+    body = draw(st.none() | bodies())  # a GET may carry any body; it is never read
     if body is not None:
         event["body"], event["isBase64Encoded"] = body.text, body.base64
     return ApiCase(event, _route_status(item_id, found=200))
@@ -241,7 +244,7 @@ def get_cases(draw: st.DrawFn) -> ApiCase:
 @st.composite
 def export_cases(draw: st.DrawFn) -> ApiCase:
     item_id = draw(st.one_of(valid_ids, invalid_ids, st.just("")))
-    body = draw(bodies)
+    body = draw(bodies())
     event = _api_event(
         "ExportItemFunction/created", item_id, "/exports", draw(noise_headers), draw(noise_queries)
     )
@@ -356,6 +359,28 @@ def test_export_answers_every_generated_request_and_writes_only_when_accepted(
     assert set(seen) == {201, 400, 404}, seen
 
 
+def test_every_valid_export_of_an_existing_item_writes_exactly_its_object(
+    bucket: Bucket, context: LambdaContext
+) -> None:
+    """The accepted path on its own: mixed in with garbage, hypothesis reaches it only rarely."""
+
+    @settings(FUZZ, max_examples=40)
+    @given(
+        item_id=seeded_ids,
+        body=good_bodies.flatmap(lambda body: st.sampled_from([body, _base64(body)])),
+        headers=noise_headers,
+        query=noise_queries,
+    )
+    def run(item_id: str, body: Body, headers: dict[str, str], query: dict[str, str]) -> None:
+        event = _api_event("ExportItemFunction/created", item_id, "/exports", headers, query)
+        event["body"], event["isBase64Encoded"] = body.text, body.base64
+        answer = _assert_api_answer(call("ExportItemFunction", event, bucket.stack, context), 201)
+        assert bucket.take() == {answer["key"]}
+        assert answer["key"] == f"exports/{item_id}/{event['requestContext']['requestId']}.json"
+
+    run()
+
+
 # --- SQS batches -------------------------------------------------------------------------------
 
 
@@ -366,12 +391,12 @@ def _message(item_id: object, fields: object) -> str:
     return json.dumps(document)
 
 
-good_messages = st.builds(_message, st.sampled_from(sorted(SEEDED)), valid_fields)
+good_messages = st.builds(_message, seeded_ids, valid_fields)
 bad_messages = st.one_of(
     st.builds(_message, valid_ids.filter(lambda i: i not in SEEDED), valid_fields),  # absent
     st.builds(_message, invalid_ids, valid_fields),
     st.builds(_message, json_values.filter(lambda v: not isinstance(v, str)), valid_fields),
-    st.builds(_message, st.sampled_from(sorted(SEEDED)), invalid_fields),
+    st.builds(_message, seeded_ids, invalid_fields),
     st.builds(lambda fields: json.dumps(_document(fields)), valid_fields),  # no item_id
     st.builds(
         lambda i, extra: json.dumps({"item_id": i, **extra}),
@@ -436,7 +461,7 @@ def test_queue_reports_exactly_the_bad_records_and_exports_the_rest(
         assert written == {entry.record["messageId"] for entry in batch if entry.good}
 
     run()
-    assert set(seen) == {True, False}, seen
+    assert min(seen[True], seen[False]) >= 50, seen
 
 
 def test_a_record_sqs_could_not_have_sent_fails_the_whole_batch(
