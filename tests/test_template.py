@@ -78,18 +78,25 @@ def _environment(translated: dict[str, Any], function_id: str) -> dict[str, Any]
     return properties.get("Environment", {}).get("Variables", {})  # type: ignore[no-any-return]
 
 
-def _placeholder(value: Any, parameter_defaults: dict[str, str]) -> str:
-    """A literal as is, a parameter reference as its default, anything else as a stand-in."""
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def _placeholder(value: Any, parameter_defaults: dict[str, str]) -> str | None:
+    """A literal as is, a parameter reference as its default, anything else as a stand-in.
+
+    ``None`` for a variable that only exists when an optional parameter is set (an ``Fn::If``
+    with an ``AWS::NoValue`` branch): with the defaults, the function does not get it.
+    """
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameter_defaults:
         return parameter_defaults[value["Ref"]]
+    if isinstance(value, dict) and NO_VALUE in value.get("Fn::If", []):
+        return None
     return "resolved-by-cloudformation"
 
 
-@pytest.mark.parametrize(
-    "function_id", ["GetItemFunction", "ExportItemFunction", "ExportQueueFunction"]
-)
+@pytest.mark.parametrize("function_id", sorted(sam_template.functions(sam_template.load())))
 def test_init_succeeds_with_exactly_the_template_environment(
     template: dict[str, Any], function_id: str
 ) -> None:
@@ -98,7 +105,8 @@ def test_init_succeeds_with_exactly_the_template_environment(
     declared = _environment(translated, function_id)
     handler = translated["Resources"][function_id]["Properties"]["Handler"]
     defaults = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
-    environment = {name: _placeholder(value, defaults) for name, value in declared.items()}
+    placeholders = {name: _placeholder(value, defaults) for name, value in declared.items()}
+    environment = {name: value for name, value in placeholders.items() if value is not None}
     environment |= {
         "PATH": os.environ["PATH"],
         "PYTHONPATH": str(SRC),
@@ -173,3 +181,13 @@ def test_queue_outlives_retries_and_reports_partial_failures(template: dict[str,
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 2
     mapping = translated["Resources"]["ExportQueueFunctionExportRequests"]["Properties"]
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_deployed_functions_never_get_an_endpoint_override(template: dict[str, Any]) -> None:
+    """AWS_ENDPOINT_URL exists only for sam local invoke against make aws."""
+    assert template["Parameters"]["LocalEndpointUrl"]["Default"] == ""
+    assert "LocalEndpointUrl" not in (sam_template.ROOT / "samconfig.toml").read_text()
+    translated = sam_template.translate(template)
+    for function_id in sam_template.functions(template):
+        variable = _environment(translated, function_id)["AWS_ENDPOINT_URL"]
+        assert variable == {"Fn::If": ["HasLocalEndpoint", {"Ref": "LocalEndpointUrl"}, NO_VALUE]}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
@@ -56,7 +57,10 @@ def translate(
     region: str = DEFAULT_REGION,
 ) -> dict[str, Any]:
     """The CloudFormation template the SAM transform produces, for these parameters and region."""
-    translator = Translator(None, Parser(), boto_session=boto3.Session(region_name=region))
+    # Translating needs no credentials: a missing or expired AWS_PROFILE must not break it.
+    offline = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    session = boto3.Session(region_name=region, botocore_session=offline)
+    translator = Translator(None, Parser(), boto_session=session)
     translated: dict[str, Any] = translator.translate(
         _as_packaged(template),
         parameter_values=dict(parameter_overrides or {}),

@@ -105,20 +105,16 @@ def main(argv: list[str] | None = None) -> int:
                 names = ", ".join(sorted(skipped))
                 _say(f"  not created here (moto cannot, or only Lambda uses them): {names}")
             _say(f"env.json for sam local invoke: {env_json}")
-            _say(f"  sam local invoke FN --env-vars {env_json}   (Docker Desktop)")
+            # The template declares AWS_ENDPOINT_URL only when LocalEndpointUrl is set, and
+            # sam local invoke passes only declared variables: hence the parameter override.
+            port = endpoint.rsplit(":", 1)[-1]
+            local_endpoint = f"--parameter-overrides LocalEndpointUrl=http://{DOCKER_HOST}:{port}"
+            _say(f"  sam local invoke FN --env-vars {env_json} {local_endpoint}   (Docker Desktop)")
             _say(
-                f"  sam local invoke FN --env-vars {env_json} --docker-network host "
-                f"--add-host {DOCKER_HOST}:127.0.0.1   (Docker on Linux: the server listens on "
-                "127.0.0.1 only)"
+                f"  sam local invoke FN --env-vars {env_json} {local_endpoint} "
+                f"--docker-network host --add-host {DOCKER_HOST}:127.0.0.1   (Docker on Linux: "
+                "the server listens on 127.0.0.1 only)"
             )
-            if not any(
-                "AWS_ENDPOINT_URL" in f.environment for f in local.deployment.functions.values()
-            ):
-                _say(
-                    "  note: sam local invoke only passes variables the template declares, and "
-                    "template.yaml declares no AWS_ENDPOINT_URL: the functions would call real AWS "
-                    "with your credentials (make invoke has no such limit)"
-                )
             _say(
                 f"  make invoke FN=... ARGS='--endpoint-url {endpoint}'  "
                 f"({INVOKE_PROGRAM} against this AWS)"
