@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ITEM_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_FIELDS = 20
 MAX_BODY_BYTES = 16 * 1024
@@ -27,6 +28,23 @@ def parse_item_id(raw: object) -> str:
             "starting with a letter or digit"
         )
     return raw
+
+
+def export_id_for(request_id: str, idempotency_key: str | None) -> str:
+    """The id that names an export's object: the client's ``Idempotency-Key`` when it sends one.
+
+    A client that retries with the same key (after a timeout, say) reaches the same object, which
+    the conditional write will not replace, and gets the same key back: one export, however many
+    retries. Without a key every request is its own export. The ``client-`` prefix keeps
+    client-chosen ids apart from AWS request ids.
+    """
+    if idempotency_key is None:
+        return request_id
+    if not IDEMPOTENCY_KEY_PATTERN.fullmatch(idempotency_key):
+        raise InvalidRequestError(
+            "Idempotency-Key must be 1-64 letters, digits, '_' or '-' (a UUID works)"
+        )
+    return f"client-{idempotency_key}"
 
 
 @dataclass(frozen=True)

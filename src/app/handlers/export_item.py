@@ -1,7 +1,7 @@
 """``POST /items/{item_id}/exports``: write the item to the exports bucket as the writer role.
 
-201 with the new object's key; 200 with the same key when the request was already exported (a
-retry), so retrying is always safe.
+201 with the new object's key; 200 with the same body when a request with the same
+``Idempotency-Key`` header was already exported, so a client may always retry with its key.
 """
 
 from http import HTTPStatus
@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from app import runtime
 from app.handlers.http import new_resolver
 from app.invocation import within_remaining_time
-from app.models import export_request_from_api
+from app.models import export_id_for, export_request_from_api
 from app.observability import logger, metrics
 from app.operations import export_item
 from app.services import ExportsBucket, ItemsTable
@@ -24,8 +24,12 @@ resolver = new_resolver()
 
 @resolver.post("/items/<item_id>/exports")
 def _export_item(item_id: str) -> Response[dict[str, str]]:
-    request = export_request_from_api(item_id, resolver.current_event.decoded_body)
-    export_id = resolver.current_event.request_context.request_id
+    event = resolver.current_event
+    request = export_request_from_api(item_id, event.decoded_body)
+    export_id = export_id_for(
+        event.request_context.request_id,
+        event.headers.get("Idempotency-Key"),
+    )
     result = export_item(
         request,
         export_id,
