@@ -22,6 +22,7 @@ from unittest import mock
 
 import pytest
 
+from app.models import export_id_for
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
 from tools import (
     execution_environment,
@@ -114,7 +115,10 @@ def test_api_exports_are_in_the_bucket_and_rejections_wrote_nothing(
     for name in (n for n in outcomes if n.startswith("ExportItemFunction/")):
         event = load_event(name)
         response = outcomes[name][0].response
-        written = [key for key in objects if event["requestContext"]["requestId"] in key]
+        export_id = export_id_for(
+            event["requestContext"]["requestId"], event["headers"].get("idempotency-key")
+        )
+        written = [key for key in objects if f"/{export_id}.json" in key]
         if response["statusCode"] >= 400:
             assert written == [], name
             continue
