@@ -1,19 +1,25 @@
 """AWS faults injected per attempt through botocore's event system, in place of moto's handler.
 
 moto answers every request from a ``before-send`` handler it adds to every botocore session.
-:class:`FaultyAws` takes that handler's place on the sessions it is installed on: an attempt that an
-:class:`Injector` claims gets the injected fault (an error response in the service's own wire
-format, or a raised timeout) and never reaches moto, so a failed write cannot land in the store by
-accident; every other attempt goes to moto unchanged. botocore's retries, backoff and error parsing
-all run as they would against AWS. Backoff is computed at its worst case and recorded, not slept.
+:class:`FaultyAws` takes that handler's place on the sessions it is installed on, after the
+clients' own ``before-send`` handlers (the invocation deadline), as the network comes after them:
+an attempt that an :class:`Injector` claims gets the injected fault (an error response in the
+service's own wire format, or a raised timeout) and never reaches moto, so a failed write cannot
+land in the store by accident; every other attempt goes to moto unchanged. botocore's retries,
+backoff and error parsing all run as they would against AWS. Backoff is computed at its worst case
+and recorded, not slept. A :class:`SimulatedClock` stands in for the monotonic clock the app
+reads for its deadline and its STS cooldown; when it follows the faults, every injected timeout
+and every backoff moves it forward by what they would have cost.
 """
 
 import collections
 import dataclasses
 import io
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -24,7 +30,7 @@ from botocore.retries import standard
 from moto.core.models import botocore_stubber
 
 from app.services import ExportsBucket, ItemsTable
-from app.sessions import RoleSpec, assumed_role_session, base_session
+from app.sessions import RoleSpec, assumed_role, assumed_role_session, base_session, deadline
 from app.sessions.config import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack
 
@@ -128,6 +134,32 @@ class Injector:
 
 
 @dataclass
+class SimulatedClock:
+    """Monotonic seconds: real ones plus whatever the test says has passed."""
+
+    follows_faults: bool = False
+    """Whether injected timeouts and backoff move it (off where threads would overlap them)."""
+    offset: float = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def spend(self, seconds: float) -> None:
+        """Time a fault or a backoff would have taken, if this clock follows them."""
+        if self.follows_faults:
+            self.advance(seconds)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> "SimulatedClock":
+        """Be the clock of the invocation deadline and of the failed-AssumeRole cooldown."""
+        monkeypatch.setattr(deadline, "clock", self)
+        monkeypatch.setattr(assumed_role, "time", SimpleNamespace(monotonic=self))
+        return self
+
+
+@dataclass
 class FaultyAws:
     """The ``before-send`` handler of the sessions it is installed on (see the module docstring)."""
 
@@ -136,6 +168,7 @@ class FaultyAws:
     """Every attempt that reached the wire, injected or not, as ``"service.Operation"``."""
     simulated_seconds: float = 0.0
     """What the injected faults would have cost in time against real endpoints."""
+    clock: SimulatedClock = field(default_factory=SimulatedClock)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def inject(self, service: str, operation: str, fault: Fault, **options: Any) -> Injector:
@@ -147,7 +180,7 @@ class FaultyAws:
         """Take moto's place on ``session``: call it before the session builds any client."""
         botocore_session = session._session
         botocore_session.unregister("before-send", botocore_stubber)
-        botocore_session.get_component("event_emitter").register_first("before-send", self)
+        botocore_session.get_component("event_emitter").register_last("before-send", self)
         return session
 
     def __call__(
@@ -162,6 +195,7 @@ class FaultyAws:
             if claimed is not None:
                 claimed.injected += 1
                 self.simulated_seconds += claimed.fault.seconds
+                self.clock.spend(claimed.fault.seconds)
         if claimed is None:
             return botocore_stubber(event_name, request, **kwargs)
         if isinstance(claimed.fault, Timeout):
@@ -181,14 +215,17 @@ class Backoff:
         return sum(self.delays)
 
 
-def record_backoff(monkeypatch: pytest.MonkeyPatch) -> Backoff:
+def record_backoff(monkeypatch: pytest.MonkeyPatch, clock: SimulatedClock | None = None) -> Backoff:
     """Make botocore compute its worst-case backoff, record it and sleep for none of it."""
     backoff = Backoff()
     original = standard.ExponentialBackoff.delay_amount
 
     def worst_case_not_slept(self: standard.ExponentialBackoff, context: Any) -> float:
         self._random = lambda: 1.0
-        backoff.delays.append(original(self, context))
+        delay = original(self, context)
+        backoff.delays.append(delay)
+        if clock is not None:
+            clock.spend(delay)
         return 0.0
 
     monkeypatch.setattr(standard.ExponentialBackoff, "delay_amount", worst_case_not_slept)

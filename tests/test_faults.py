@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import pytest
 import time_machine
 
+from app.sessions.assumed_role import FAILURE_COOLDOWN_SECONDS
 from app.sessions.config import (
     _MAX_BACKOFF_SECONDS_PER_RETRY,
     MAX_ATTEMPTS,
@@ -25,7 +26,7 @@ from app.sessions.config import (
 )
 from tests import fault_injection as faults
 from tests.conftest import LAMBDA_ENVIRONMENT, Stack, load_event
-from tests.fault_injection import Backoff, Fault, FaultyAws, record_backoff
+from tests.fault_injection import Backoff, Fault, FaultyAws, SimulatedClock, record_backoff
 from tests.handler_calls import call
 from tests.log_capture import LambdaOutput, lambda_output
 from tools import sam_template
@@ -59,6 +60,10 @@ class Rig:
         return self.call("ExportItemFunction", event)
 
     @property
+    def clock(self) -> SimulatedClock:
+        return self.aws.clock
+
+    @property
     def elapsed(self) -> float:
         """What the faults would have cost in time against AWS, backoff included."""
         return self.aws.simulated_seconds + self.backoff.total
@@ -67,8 +72,8 @@ class Rig:
 @pytest.fixture
 def rig(stack: Stack, monkeypatch: pytest.MonkeyPatch, context: LambdaContext) -> Iterator[Rig]:
     """The services rebuilt as runtime.py builds them, on sessions with faults installed first."""
-    aws = FaultyAws()
-    backoff = record_backoff(monkeypatch)
+    aws = FaultyAws(clock=SimulatedClock().install(monkeypatch))
+    backoff = record_backoff(monkeypatch, aws.clock)
     faulty = faults.rebuild_services(stack, aws, SESSION_NAME)
     with lambda_output("INFO") as output:
         yield Rig(faulty, aws, backoff, output, context)
@@ -186,7 +191,11 @@ def test_sts_outage_at_first_use_is_a_503_naming_the_role(fault: Fault, rig: Rig
     assert line["role_session_name"] == SESSION_NAME
     assert rig.stack.objects() == {}
 
-    outage.active = False  # STS is back: the next request assumes the role and succeeds
+    _assert_clean_503(rig.export("during-cooldown"))  # the same explained error, no STS call
+    assert rig.aws.attempts["sts.AssumeRole"] == MAX_ATTEMPTS
+
+    outage.active = False  # STS is back: after the cooldown the next request assumes the role
+    rig.clock.advance(FAILURE_COOLDOWN_SECONDS)
     assert rig.export("after-outage")["statusCode"] == 201
     assert rig.aws.attempts["sts.AssumeRole"] == MAX_ATTEMPTS + 1
 
@@ -199,16 +208,23 @@ def test_sts_outage_at_refresh_keeps_valid_credentials_then_fails_cleanly(rig: R
         assert rig.aws.attempts["sts.AssumeRole"] == 1
         outage = rig.aws.inject("sts", "AssumeRole", faults.STS_UNAVAILABLE)
 
-        clock.shift(timedelta(minutes=46))  # 14 minutes left: advisory window
-        for request_id in ("advisory-1", "advisory-2"):  # each request tries to refresh again
-            assert rig.export(request_id)["statusCode"] == 201
+        def wait(minutes: float) -> None:
+            clock.shift(timedelta(minutes=minutes))
+            rig.clock.advance(minutes * 60)
+
+        wait(46)  # 14 minutes left: advisory window
+        assert rig.export("advisory-1")["statusCode"] == 201  # refresh fails: old credentials
+        assert rig.export("advisory-2")["statusCode"] == 201  # within the cooldown: no STS call
+        assert rig.aws.attempts["sts.AssumeRole"] == 1 + MAX_ATTEMPTS
+        wait(1)
+        assert rig.export("advisory-3")["statusCode"] == 201  # after it: one more refresh try
         assert rig.aws.attempts["sts.AssumeRole"] == 1 + 2 * MAX_ATTEMPTS
         assert rig.output.at("ERROR") == []
         warnings = rig.output.at("WARNING")
-        assert [line["logger"] for line in warnings] == ["botocore.credentials"] * 2
+        assert {line["logger"] for line in warnings} == {"botocore.credentials"}
         assert all("advisory refresh period" in line["message"] for line in warnings)
 
-        clock.shift(timedelta(minutes=6))  # 8 minutes left: mandatory window
+        wait(6)  # 7 minutes left: mandatory window
         _assert_clean_503(rig.export("mandatory"))
         assert rig.aws.attempts["sts.AssumeRole"] == 1 + 3 * MAX_ATTEMPTS
         _assert_one_error_line(
@@ -216,9 +232,10 @@ def test_sts_outage_at_refresh_keeps_valid_credentials_then_fails_cleanly(rig: R
         )
 
         outage.active = False
+        wait(1)
         assert rig.export("recovered")["statusCode"] == 201
         assert rig.aws.attempts["sts.AssumeRole"] == 2 + 3 * MAX_ATTEMPTS
-    assert len(rig.stack.objects()) == 4
+    assert len(rig.stack.objects()) == 5
     assert rig.output.tracebacks() == []
 
 
@@ -294,6 +311,7 @@ def test_sts_outage_fails_every_record_of_a_batch_and_writes_nothing(rig: Rig) -
     response = rig.call("ExportQueueFunction", event)
 
     assert _failed(response) == {record["messageId"] for record in event["Records"]}
+    assert rig.aws.attempts["sts.AssumeRole"] == MAX_ATTEMPTS, "one try; the rest fail fast"
     assert rig.stack.objects() == {}
     errors = rig.output.at("ERROR")
     assert len(errors) == len(event["Records"])
@@ -301,37 +319,30 @@ def test_sts_outage_fails_every_record_of_a_batch_and_writes_nothing(rig: Rig) -
     assert rig.output.tracebacks() == []
 
 
-# --- The time budget: accounted from the injected faults and botocore's backoff, never slept ---
+# --- The time budget: the clock moves by what each fault and backoff would cost, never slept ---
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="each AWS call is bounded (worst_case_call_seconds), but an export makes up to three in "
-    "a row (GetItem, AssumeRole at refresh, PutObject) and nothing bounds their sum: the function "
-    "can hit its timeout and answer API Gateway's bare 500 instead of the clean 503",
-)
 def test_an_export_whose_calls_all_struggle_answers_within_the_function_timeout(rig: Rig) -> None:
+    """Each call is bounded by the client config, but an export makes three in a row; the
+    invocation deadline stops the attempt that could no longer finish in time."""
+    rig.clock.follows_faults = True
     rig.aws.inject("dynamodb", "GetItem", faults.READ_TIMEOUT, times=MAX_ATTEMPTS - 1)
     rig.aws.inject("sts", "AssumeRole", faults.READ_TIMEOUT, times=MAX_ATTEMPTS - 1)
     rig.aws.inject("s3", "PutObject", faults.READ_TIMEOUT)
     _assert_clean_503(rig.export("struggling"))
-    assert rig.elapsed < FUNCTION_TIMEOUT
+    assert rig.elapsed < FUNCTION_TIMEOUT - 1, "a second is left to answer"
+    _assert_one_error_line(rig.output, error_code="InvocationDeadlineError")
+    assert rig.stack.objects() == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="during an STS outage every record of a batch retries AssumeRole with full backoff, "
-    "one after another under botocore's refresh lock: 10 records x 3 s of throttling backoff "
-    "outlive the 15 s timeout, so the whole batch is retried instead of being reported",
-)
 def test_a_full_batch_during_an_sts_outage_is_answered_within_the_function_timeout(
     rig: Rig,
 ) -> None:
+    """One AssumeRole with its retries, then every other record fails fast on the same error."""
+    rig.clock.follows_faults = True
     rig.aws.inject("sts", "AssumeRole", faults.STS_THROTTLING)
     event = _batch(["42", "7"] * 5)
     response = rig.call("ExportQueueFunction", event)
     assert _failed(response) == {record["messageId"] for record in event["Records"]}
-    assert rig.aws.attempts["sts.AssumeRole"] == MAX_ATTEMPTS * len(event["Records"])
-    assert rig.backoff.total < FUNCTION_TIMEOUT  # refreshes hold one lock: their backoff adds up
+    assert rig.aws.attempts["sts.AssumeRole"] == MAX_ATTEMPTS
+    assert rig.elapsed < FUNCTION_TIMEOUT - 1
