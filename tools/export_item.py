@@ -1,6 +1,6 @@
 """Export one item from a deployed stack, from a laptop, through the same code the functions run.
 
-    python -m tools.export_item 42 --stack-name items-service-dev --profile dev --region eu-west-1
+    python -m tools.export_item 42 --stack-name items-service-dev --profile dev
 
 The script builds a base session from ``--profile``/``--region`` (the AWS CLI's meaning), reads the
 stack's outputs, assumes the writer role and calls the same operation as ``ExportItemFunction``.
