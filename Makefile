@@ -99,6 +99,11 @@ logs: env-check $(SAM_VENV)/.installed ## Tail the logs of every function in ENV
 	@test -n "$(STACK_NAME)" || { echo "No stack_name for ENV=$(ENV) in samconfig.toml" >&2; exit 1; }
 	$(SAM_VENV)/bin/sam logs --config-env $(SAM_CONFIG_ENV) --stack-name $(STACK_NAME) --tail $(ARGS)
 
+.PHONY: new-service
+new-service: OUT ?= ..
+new-service: $(SAM_VENV)/.installed ## Start a new service from this template: sam init asks, writes to OUT (..)
+	$(SAM_VENV)/bin/sam init --location "$(CURDIR)" --output-dir "$(OUT)" $(ARGS)
+
 # src/requirements.txt is what `sam build` ships: pip-compile pins and hashes it. The dev lock is then
 # resolved with the deployed versions as constraints, so the tests run what Lambda will run.
 PIP_TOOLS_VERSION := 7.6.2
