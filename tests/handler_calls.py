@@ -17,6 +17,13 @@ def handler_module(function_id: str) -> ModuleType:
     return importlib.import_module(handler.rpartition(".")[0])
 
 
+def context_for(function_id: str) -> LambdaContext:
+    """A context with the function's own timeout from the template, as Lambda would give it."""
+    translated = sam_template.translate(_TEMPLATE)
+    timeout = translated["Resources"][function_id]["Properties"]["Timeout"]
+    return LambdaContext(function_name=f"items-test-{function_id}", timeout_seconds=timeout)
+
+
 def call(function_id: str, event: dict[str, Any], stack: Stack, context: LambdaContext) -> Any:
     """``handle(event, context, **services)`` with the services its signature asks for."""
     handle = handler_module(function_id).handle

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EXPECTED, Stack, event_names, load_event
-from tests.handler_calls import call
+from tests.handler_calls import call, context_for
 from tools.lambda_context import LambdaContext
 from tools.seed import load_seed
 
@@ -22,10 +22,10 @@ def test_every_event_has_an_expectation_and_every_expectation_an_event() -> None
 
 
 @pytest.mark.parametrize("name", event_names())
-def test_event_gets_the_expected_response(name: str, stack: Stack, context: LambdaContext) -> None:
+def test_event_gets_the_expected_response(name: str, stack: Stack) -> None:
     function_id = name.split("/", maxsplit=1)[0]
     expected = EXPECTED["responses"][name]
-    response = call(function_id, load_event(name), stack, context)
+    response = call(function_id, load_event(name), stack, context_for(function_id))
 
     if "statusCode" in expected:
         assert response["statusCode"] == expected["statusCode"], response

@@ -13,8 +13,7 @@ import pytest
 from app.services import LeaseLostError, SegmentProgress
 from app.table_export import MIN_PART_BYTES, new_run
 from tests.conftest import Stack, load_event
-from tests.handler_calls import call
-from tools.lambda_context import LambdaContext
+from tests.handler_calls import call, context_for
 from tools.seed import load_seed, put_items
 
 
@@ -48,12 +47,9 @@ def _continuations(stack: Stack) -> list[str]:
     return [json.loads(message["Body"])["run_id"] for message in received.get("Messages", [])]
 
 
-def test_on_demand_export_writes_every_item_and_a_manifest(
-    stack: Stack, context: LambdaContext
-) -> None:
-    response = call(
-        "ExportTableFunction", load_event("ExportTableFunction/on_demand"), stack, context
-    )
+def test_on_demand_export_writes_every_item_and_a_manifest(stack: Stack) -> None:
+    event = load_event("ExportTableFunction/on_demand")
+    response = call("ExportTableFunction", event, stack, context_for("ExportTableFunction"))
     assert response["status"] == "complete"
     seeded = load_seed()["ItemsTable"]
     assert response["items"] == len(seeded)
@@ -63,9 +59,8 @@ def test_on_demand_export_writes_every_item_and_a_manifest(
     )
 
 
-def test_a_second_trigger_for_the_same_schedule_joins_the_finished_run(
-    stack: Stack, context: LambdaContext
-) -> None:
+def test_a_second_trigger_for_the_same_schedule_joins_the_finished_run(stack: Stack) -> None:
+    context = context_for("ExportTableFunction")
     event = load_event("ExportTableFunction/scheduled")
     first = call("ExportTableFunction", event, stack, context)
     objects = stack.objects

@@ -191,3 +191,11 @@ def test_deployed_functions_never_get_an_endpoint_override(template: dict[str, A
     for function_id in sam_template.functions(template):
         variable = _environment(translated, function_id)["AWS_ENDPOINT_URL"]
         assert variable == {"Fn::If": ["HasLocalEndpoint", {"Ref": "LocalEndpointUrl"}, NO_VALUE]}
+
+
+def test_table_export_keeps_time_to_scan_after_its_reserve(template: dict[str, Any]) -> None:
+    """A reserve as long as the timeout would queue continuation after continuation, forever."""
+    translated = sam_template.translate(template)
+    properties = translated["Resources"]["ExportTableFunction"]["Properties"]
+    reserve = float(properties["Environment"]["Variables"]["TABLE_EXPORT_RESERVE_SECONDS"])
+    assert properties["Timeout"] >= 4 * reserve

@@ -90,7 +90,9 @@ class _Segment:
             )
             self._save(progress)
         part, pending = _GzipPart(), 0
-        for page in self.items.scan_pages(self.index, self.total, progress.resume_key):
+        pages = self.items.scan_pages(self.index, self.total, progress.resume_key)
+        while not self.out_of_time():  # else what ``part`` holds is read again on resume
+            page = next(pages)
             for item in page.items:
                 part.add(item)
             pending += len(page.items)
@@ -100,9 +102,7 @@ class _Segment:
                 part, pending = _GzipPart(), 0
             if last_page:
                 return self._complete(progress)
-            if self.out_of_time():
-                return progress  # what ``part`` holds is read again on resume
-        return progress  # pragma: no cover - scan_pages always ends with a last page
+        return progress
 
     def _upload(
         self, progress: SegmentProgress, body: bytes, items: int, next_key: dict[str, object] | None

@@ -6,6 +6,7 @@
 * SQS continuation queue: ``{"run_id": "..."}``, sent by a run that ran short of time.
 """
 
+import os
 import re
 from dataclasses import asdict
 from functools import partial
@@ -30,7 +31,7 @@ from app.services import (
 )
 from app.table_export import TableExporter, TableExportOutcome
 
-RESERVE_SECONDS = 30.0
+RESERVE_SECONDS = float(os.environ.get("TABLE_EXPORT_RESERVE_SECONDS", "30"))
 """Kept back from the function timeout for the last part, the checkpoint and the continuation."""
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
