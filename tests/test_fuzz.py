@@ -8,8 +8,8 @@ unchanged by anything rejected. Each test builds one moto stack and runs every e
 the bucket is emptied after each example, so each starts from an empty bucket and must leave only
 what it was accepted to write. Runs are derandomized: the same examples every time, everywhere.
 
-Inputs that hit a known bug are kept out of the generators and pinned by the ``xfail(strict=True)``
-tests at the end, which start passing (and so fail) once the bug is fixed.
+Inputs that once hit a bug (bodies that are not UTF-8, lone surrogates, envelopes only a direct
+Invoke can send) are pinned by the tests at the end.
 """
 
 import base64
@@ -494,13 +494,6 @@ def _outcome(function_id: str, event: dict[str, Any], stack: Stack, context: Lam
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a base64 body that is not UTF-8 (a client sending binary with a binary content "
-    "type) raises UnicodeDecodeError out of decoded_body: the invocation fails, API Gateway "
-    "answers a bare 500",
-)
 def test_base64_body_that_is_not_utf8_is_a_400(no_data: Stack, context: LambdaContext) -> None:
     event = _export_event(body=NOT_UTF8, isBase64Encoded=True)
     outcome = _outcome("ExportItemFunction", event, no_data, context)
@@ -509,12 +502,6 @@ def test_base64_body_that_is_not_utf8_is_a_400(no_data: Stack, context: LambdaCo
 
 
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="a body holding a lone surrogate (an escaped \\ud800 in the event JSON) raises "
-    "UnicodeEncodeError in parse_json_object's size check instead of a 400",
-)
 def test_body_with_a_lone_surrogate_is_a_400(no_data: Stack, context: LambdaContext) -> None:
     outcome = _outcome(
         "ExportItemFunction", _export_event(body='{"fields": ["\ud800"]}'), no_data, context
@@ -523,12 +510,6 @@ def test_body_with_a_lone_surrogate_is_a_400(no_data: Stack, context: LambdaCont
     _assert_api_answer(outcome, 400)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UserWarning,
-    reason="the binascii.Error handler answers 400 but publishes no metric, so the invocation "
-    "flushes empty metrics (the project treats that as a path that forgot its metric)",
-)
 def test_undecodable_body_publishes_a_metric(no_data: Stack, context: LambdaContext) -> None:
     event = _export_event(body="not base64!", isBase64Encoded=True)
     _assert_api_answer(call("ExportItemFunction", event, no_data, context), 400)
@@ -542,12 +523,6 @@ ENVELOPES: dict[str, Callable[[dict[str, Any]], object]] = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="events API Gateway never sends, but a direct Invoke can (a body that is not a string, "
-    "no requestContext): AttributeError/KeyError escape instead of a 400",
-)
 @pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 @pytest.mark.parametrize("mutation", ENVELOPES.values(), ids=ENVELOPES.keys())
 def test_a_malformed_envelope_is_a_400(

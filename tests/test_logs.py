@@ -171,13 +171,6 @@ def test_the_detectors_catch_planted_leaks(distinctive_stack: Stack) -> None:
     assert len(logged_events_and_bodies(run)) == 2  # the whole event, and the body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="at LogLevel=DEBUG Lambda sets the root logger to DEBUG, and botocore's own DEBUG lines "
-    "('Sending http request', 'CanonicalRequest') carry the Authorization header's access key id "
-    "and the X-Amz-Security-Token of every call, the writer role's included",
-)
 def test_nothing_secret_is_logged_at_debug(
     distinctive_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,7 +74,11 @@ def parse_json_object(body: str | None, *, allowed: frozenset[str]) -> Mapping[s
     """The body as a JSON object holding only ``allowed`` keys (a typo is an error, not a no-op)."""
     if body is None or not body.strip():
         raise InvalidRequestError("the body must be a JSON object, e.g. {} for the defaults")
-    if len(body.encode()) > MAX_BODY_BYTES:
+    try:
+        size = len(body.encode())
+    except UnicodeEncodeError:  # a lone surrogate, from an escaped \ud800 in the event
+        raise InvalidRequestError("the body is not valid UTF-8 text") from None
+    if size > MAX_BODY_BYTES:
         raise InvalidRequestError(f"the body must be at most {MAX_BODY_BYTES} bytes")
     try:
         document = json.loads(body)

@@ -5,7 +5,15 @@ functions log and publish under one service name. Events are never logged whole:
 user data, and request ids are enough to correlate.
 """
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger()
 metrics = Metrics()
+
+# At LogLevel=DEBUG Lambda sets the root logger to DEBUG, and botocore's own debug lines carry
+# signed headers: access key ids and session tokens. Those libraries stay at INFO, whatever the
+# function's level; our own logger still follows it.
+for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
+    logging.getLogger(_library).setLevel(max(logging.INFO, logging.getLogger(_library).level))

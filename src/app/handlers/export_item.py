@@ -12,7 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.http import new_resolver
+from app.handlers.http import new_resolver, resolve
 from app.invocation import within_remaining_time
 from app.models import export_id_for, export_request_from_api
 from app.observability import logger, metrics
@@ -52,9 +52,7 @@ def _export_item(item_id: str) -> Response[dict[str, str]]:
 def handle(
     event: dict[str, Any], context: LambdaContext, *, items: ItemsTable, exports: ExportsBucket
 ) -> dict[str, Any]:
-    resolver.context.update(items=items, exports=exports)
-    response: dict[str, Any] = resolver.resolve(event, context)
-    return response
+    return resolve(resolver, event, context, items=items, exports=exports)
 
 
 runtime.at_init(runtime.items_table, runtime.exports_bucket)

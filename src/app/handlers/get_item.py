@@ -7,7 +7,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.http import new_resolver
+from app.handlers.http import new_resolver, resolve
 from app.invocation import within_remaining_time
 from app.models import parse_item_id
 from app.observability import logger, metrics
@@ -31,9 +31,7 @@ def _get_item(item_id: str) -> Response[Item]:
 @metrics.log_metrics
 @within_remaining_time
 def handle(event: dict[str, Any], context: LambdaContext, *, items: ItemsTable) -> dict[str, Any]:
-    resolver.context.update(items=items)
-    response: dict[str, Any] = resolver.resolve(event, context)
-    return response
+    return resolve(resolver, event, context, items=items)
 
 
 runtime.at_init(runtime.items_table)

@@ -1,9 +1,12 @@
 """What the two HTTP API functions share: one error shape, and failures mapped to status codes."""
 
 import binascii
+import json
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app.models import InvalidRequestError
 from app.observability import logger, metrics
@@ -27,7 +30,13 @@ def _invalid_request(error: InvalidRequestError) -> ErrorResponse:
 
 
 def _undecodable_body(_error: binascii.Error) -> ErrorResponse:
+    metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
     return error_response(HTTPStatus.BAD_REQUEST, "the body is marked base64 but is not")
+
+
+def _body_not_utf8(_error: UnicodeDecodeError) -> ErrorResponse:
+    metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+    return error_response(HTTPStatus.BAD_REQUEST, "the body must be UTF-8 text (JSON)")
 
 
 def _item_not_found(error: ItemNotFoundError) -> ErrorResponse:
@@ -52,7 +61,49 @@ def new_resolver() -> APIGatewayHttpResolver:
     resolver = APIGatewayHttpResolver()
     resolver.exception_handler(InvalidRequestError)(_invalid_request)
     resolver.exception_handler(binascii.Error)(_undecodable_body)
+    resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)
     resolver.exception_handler(ItemNotFoundError)(_item_not_found)
     resolver.exception_handler(DependencyError)(_dependency_failed)
     resolver.not_found(_no_route)
     return resolver
+
+
+def _envelope_problem(event: dict[str, Any]) -> str | None:
+    """What makes ``event`` something API Gateway would never send (a direct Invoke can)."""
+    request_context = event.get("requestContext")
+    if not (
+        isinstance(request_context, dict)
+        and isinstance(request_context.get("requestId"), str)
+        and isinstance(request_context.get("http"), dict)
+        and isinstance(request_context["http"].get("method"), str)
+        and isinstance(event.get("rawPath"), str)
+    ):
+        return (
+            "not an HTTP API event: requestContext.requestId, http.method and rawPath are required"
+        )
+    if not isinstance(event.get("body"), str | None):
+        return "the body must be a string"
+    if not isinstance(event.get("headers"), dict | None):
+        return "headers must be an object"
+    return None
+
+
+def resolve(
+    resolver: APIGatewayHttpResolver,
+    event: dict[str, Any],
+    context: LambdaContext,
+    **services: object,
+) -> dict[str, Any]:
+    """Route ``event`` with ``services`` at hand; a malformed envelope is a 400 like any other."""
+    problem = _envelope_problem(event)
+    if problem is not None:
+        metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+        return {
+            "statusCode": HTTPStatus.BAD_REQUEST.value,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps({"message": problem}),
+            "isBase64Encoded": False,
+        }
+    resolver.context.update(services)
+    response: dict[str, Any] = resolver.resolve(event, context)
+    return response
