@@ -45,8 +45,10 @@ def test_exporters_may_get_items_and_assume_only_the_writer(
     assert statements[0] == ("dynamodb:GetItem", TABLE_ARN)
     writer = {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]}
     hub_or_writer = {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]}
-    assert statements[1] == ("sts:AssumeRole", hub_or_writer)
-    assert len(statements) == 2
+    assert statements[1:] == [
+        ("sts:AssumeRole", hub_or_writer),
+        ("sts:SetSourceIdentity", hub_or_writer),
+    ]
 
 
 def test_writer_may_only_put_objects_under_the_export_prefix(resources: dict[str, Any]) -> None:
@@ -70,6 +72,9 @@ def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str
     ]
     hub = {"Ref": "WriterViaRoleArn"}
     assert principals == [{"AWS": {"Fn::If": ["HasWriterHub", hub, function_roles]}}]
+    assert [statement["Action"] for statement in trust] == [
+        ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    ]
 
 
 def test_writer_role_name_matches_the_arn_the_functions_assume(resources: dict[str, Any]) -> None:
@@ -90,4 +95,8 @@ def test_table_exporter_may_scan_track_runs_queue_continuations_and_assume_the_w
         ("dynamodb:UpdateItem", {"Fn::GetAtt": ["ExportRunsTable", "Arn"]}),
         ("sqs:SendMessage", {"Fn::GetAtt": ["ExportTableQueue", "Arn"]}),
         ("sts:AssumeRole", {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]}),
+        (
+            "sts:SetSourceIdentity",
+            {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]},
+        ),
     ]

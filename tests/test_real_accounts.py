@@ -123,6 +123,7 @@ def test_runtime_reads_the_cross_account_settings(
     assert sts_requests[0]["ExternalId"] == "agreed-with-partner"
     assert sts_requests[0]["DurationSeconds"] == 1800
     assert sts_requests[0]["RoleSessionName"] == "items-test-ExportItemFunction.5f2b7c1e9a0d"
+    assert sts_requests[0]["SourceIdentity"] == "items-test-ExportItemFunction"
 
 
 # --- Role chains -------------------------------------------------------------------------------
@@ -427,3 +428,23 @@ def test_after_the_cooldown_sts_is_tried_again(
     outage[0] = False
     client.list_buckets()
     assert len(attempts) == MAX_ATTEMPTS + 1
+
+
+def test_runtime_declares_the_chain_with_one_source_identity(
+    aws: None, monkeypatch: pytest.MonkeyPatch, sts_requests: list[dict[str, Any]]
+) -> None:
+    hub = f"arn:aws:iam::{ACCOUNT}:role/hub"
+    monkeypatch.setenv("WRITER_VIA_ROLE_ARN", hub)
+    monkeypatch.setenv("WRITER_EXTERNAL_ID", "agreed-with-partner")
+    runtime.base.cache_clear()
+    runtime.writer.cache_clear()
+    try:
+        sts_client(runtime.writer()).get_caller_identity()
+    finally:
+        runtime.writer.cache_clear()
+    assert [request["RoleArn"] for request in sts_requests] == [hub, WRITER]
+    assert "ExternalId" not in sts_requests[0]
+    assert sts_requests[1]["ExternalId"] == "agreed-with-partner"
+    assert {request["SourceIdentity"] for request in sts_requests} == {
+        "items-test-ExportItemFunction"
+    }

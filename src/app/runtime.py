@@ -15,6 +15,7 @@ must not be shared by all of them, so :func:`rebuild_after_restore` builds them 
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import cache
 
 import boto3
@@ -66,19 +67,24 @@ def base() -> boto3.Session:
 @cache
 def writer() -> boto3.Session:
     """The writer role, assumed directly or through the hub role ``WRITER_VIA_ROLE_ARN`` names."""
-    session_name = role_session_name(_require("AWS_LAMBDA_FUNCTION_NAME"), _environment_id())
+    function_name = _require("AWS_LAMBDA_FUNCTION_NAME")
+    session_name = role_session_name(function_name, _environment_id())
     duration = int(os.environ.get("WRITER_SESSION_SECONDS", "3600"))
-    hub_arn = os.environ.get("WRITER_VIA_ROLE_ARN", "").strip()
-    chain = [RoleSpec(hub_arn, session_name, duration)] if hub_arn else []
-    chain.append(
+    links = [
         RoleSpec(
-            role_arn=_require("WRITER_ROLE_ARN"),
+            role_arn=role_arn,
             session_name=session_name,
             duration_seconds=duration,
-            external_id=os.environ.get("WRITER_EXTERNAL_ID") or None,
+            source_identity=role_session_name(function_name),
         )
-    )
-    return assumed_role_chain(base(), *chain)
+        for role_arn in (
+            os.environ.get("WRITER_VIA_ROLE_ARN", "").strip(),
+            _require("WRITER_ROLE_ARN"),
+        )
+        if role_arn
+    ]
+    links[-1] = replace(links[-1], external_id=os.environ.get("WRITER_EXTERNAL_ID") or None)
+    return assumed_role_chain(base(), *links)
 
 
 @cache

@@ -54,6 +54,10 @@ class RoleSpec:
     session_name: str
     duration_seconds: int = 3600
     external_id: str | None = None
+    source_identity: str | None = None
+    """Recorded by CloudTrail for every call of the session and of any role assumed from it; unlike
+    the session name, a later link of a chain cannot change it. The role's trust policy must allow
+    ``sts:SetSourceIdentity``."""
 
     def assume_role_arguments(self) -> dict[str, Any]:
         """Arguments for ``AssumeRole`` beyond the role ARN."""
@@ -63,6 +67,8 @@ class RoleSpec:
         }
         if self.external_id:
             arguments["ExternalId"] = self.external_id
+        if self.source_identity:
+            arguments["SourceIdentity"] = self.source_identity
         return arguments
 
 
