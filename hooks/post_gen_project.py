@@ -70,7 +70,7 @@ def excluded(relative: str) -> bool:
 
 
 def _git_files(source: Path) -> list[str] | None:
-    """What ``git add -A`` would commit, when ``source`` is the top of a work tree git can read."""
+    """The files git tracks, when ``source`` is the top of a work tree git can read."""
     git = shutil.which("git")
     if git is None:
         return None
@@ -84,7 +84,7 @@ def _git_files(source: Path) -> list[str] | None:
     top = run("rev-parse", "--show-toplevel")
     if top is None or Path(top.strip()).resolve() != source.resolve():
         return None  # not a checkout (an archive), or one folder of a larger one: walk it instead
-    listed = run("ls-files", "-z", "--cached", "--others", "--exclude-standard")
+    listed = run("ls-files", "-z", "--cached")
     return None if listed is None else [name for name in listed.split("\0") if name]
 
 
@@ -125,8 +125,9 @@ def _walked_files(source: Path) -> list[str]:
 def live_files(source: Path, target: Path) -> list[str]:
     """The repository's files as they are now, relative to its root, minus NOT_COPIED.
 
-    In a git checkout that is what ``git add -A`` would commit; elsewhere every file its .gitignore
-    does not ignore. ``target``, the new project, is left out when it is inside ``source``.
+    In a git checkout, those git tracks, with their working-tree contents (files not added yet are
+    someone's work in progress); elsewhere, every file its .gitignore does not ignore. ``target``,
+    the new project, is left out when it is inside ``source``.
     """
     names = _git_files(source)
     if names is None:
