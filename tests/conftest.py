@@ -162,7 +162,10 @@ def stack(aws: None, template: dict[str, Any], workers: ThreadPoolExecutor) -> S
     )
     s3 = admin.client("s3")
     bucket = LAMBDA_ENVIRONMENT["BUCKET_NAME"]
-    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    if REGION == "us-east-1":  # S3's default location: naming it as a constraint is an error
+        s3.create_bucket(Bucket=bucket)
+    else:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     admin.client("iam").create_role(
         RoleName=LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"].rpartition("/")[2],

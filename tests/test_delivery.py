@@ -465,6 +465,7 @@ def test_the_role_may_deploy_every_resource_type_of_the_stack(
 DEV = "items-service-dev"
 PROD = "items-service-prod"
 ARN = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:"
+ELSEWHERE = "us-west-2" if REGION == "us-east-1" else "us-east-1"  # another region
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
 ARTIFACTS = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-1a2b3c4d5e6f"
 LAMBDA_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -519,7 +520,7 @@ SCOPE = [
     ("lambda:UpdateFunctionCode", ARN.format("lambda") + f"function:{PROD}-F-1A2B", {}, False),
     (
         "lambda:UpdateFunctionCode",
-        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{DEV}-F-1A2B",
+        f"arn:aws:lambda:{ELSEWHERE}:{ACCOUNT}:function:{DEV}-F-1A2B",
         {},
         False,
     ),
