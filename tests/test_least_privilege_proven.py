@@ -1,0 +1,412 @@
+"""Least privilege, proven with IAM enforced: every inline statement is enough, and each is needed.
+
+``test_least_privilege.py`` reads the policies; this runs them. One embedded AWS serves the module
+with moto's IAM enforcement on (``EmbeddedAws.enforcing_iam``, which also fixes moto's known IAM
+bugs), so every request a worker makes is judged against the policies of the role it runs as:
+
+* **Enough**: each function runs all its events (``events/<Function>/``) with only its own role's
+  policies, and the writer role's for S3 writes, and every event gets its expected response.
+* **Needed**: for every inline statement of every role in the translated template, found there
+  (so a new statement is covered without touching this file), a variant stack without that one
+  statement makes some event of a function using the role fail as AWS would: a 503 from the API,
+  batch item failures from SQS, a function error from a direct invocation. A statement that no
+  event needs fails the test: remove it, or add the event that needs it.
+* **Nothing more**, with the roles' own credentials: the function role cannot write to the
+  bucket, the writer role cannot read the table, and the writer cannot write outside ``exports/``.
+
+``ExportTableFunction`` also runs ``{}`` with ``TABLE_EXPORT_RESERVE_SECONDS`` raised above its
+timeout, so the run stops before its first page and must queue its continuation: that is the
+event that needs ``sqs:SendMessage`` (the normal run finishes without it, and the short run never
+scans).
+
+Each variant is provisioned once, in the module's embedded AWS; all execution environments run
+in parallel threads (each a worker process).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import EVENTS, EXPECTED, event_names, load_event
+from tools import local_lambda, local_template, sam_template
+from tools.embedded_aws import isolated_session
+from tools.execution_environment import Invocation, role_credentials
+from tools.invoke_inputs import EnvVars
+from tools.local_lambda import LocalAws
+
+SEED = EVENTS / "seed.json"
+BASE_STACK = "least-privilege"
+ROLE_TYPE = "AWS::IAM::Role"
+FUNCTION_TYPE = "AWS::Lambda::Function"
+SHORT_RESERVE: EnvVars = {"ExportTableFunction": {"TABLE_EXPORT_RESERVE_SECONDS": "100000"}}
+"""More than the function's timeout: the run stops before its first page and must continue."""
+
+
+# --- What the template grants ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One statement of one inline policy of one role in the translated template."""
+
+    role: str
+    policy: str
+    index: int
+    actions: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return f"{self.role}[{self.policy}#{self.index}]:{','.join(self.actions)}"
+
+    def remove(self, template: dict[str, Any]) -> None:
+        """The customize hook of this statement's variant stack: the template without it."""
+        policies = template["Resources"][self.role]["Properties"]["Policies"]
+        (policy,) = [p for p in policies if p["PolicyName"] == self.policy]
+        statements = policy["PolicyDocument"]["Statement"]
+        assert _actions(statements[self.index]) == self.actions, "the template changed"
+        del statements[self.index]
+
+
+def _actions(statement: dict[str, Any]) -> tuple[str, ...]:
+    action = statement["Action"]
+    return tuple([action] if isinstance(action, str) else action)
+
+
+def inline_statements(translated: dict[str, Any]) -> list[Statement]:
+    """Every Allow statement of every role's inline policies."""
+    found = []
+    for role, resource in sorted(translated["Resources"].items()):
+        if resource["Type"] != ROLE_TYPE:
+            continue
+        for policy in resource["Properties"].get("Policies", []):
+            for index, statement in enumerate(policy["PolicyDocument"]["Statement"]):
+                assert statement["Effect"] == "Allow", f"{role}: only Allow statements expected"
+                found.append(Statement(role, policy["PolicyName"], index, _actions(statement)))
+    return found
+
+
+def functions_using(translated: dict[str, Any], role: str) -> list[str]:
+    """The functions that run as ``role``, or (for another role) whose roles its trust names."""
+    resources = translated["Resources"]
+    role_of = {
+        logical_id: resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == FUNCTION_TYPE and "Fn::GetAtt" in resource["Properties"]["Role"]
+    }
+    own = [function for function, its_role in role_of.items() if its_role == role]
+    if own:
+        return sorted(own)
+    trusted = local_template.references(resources[role]["Properties"]["AssumeRolePolicyDocument"])
+    return sorted(function for function, its_role in role_of.items() if its_role in trusted)
+
+
+TRANSLATED = sam_template.translate(sam_template.load())
+STATEMENTS = inline_statements(TRANSLATED)
+FUNCTIONS = sorted(
+    logical_id
+    for logical_id, resource in TRANSLATED["Resources"].items()
+    if resource["Type"] == FUNCTION_TYPE
+)
+
+
+# --- The events that exercise them -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One event of a function, with what it returns when the role allows everything it needs."""
+
+    name: str
+    function_id: str
+    event: dict[str, Any]
+    expected: dict[str, Any]
+    env_vars: EnvVars | None = None
+
+    @property
+    def environment(self) -> tuple[str, bool]:
+        """Probes sharing this run in one execution environment, in order."""
+        return self.function_id, self.env_vars is not None
+
+    def succeeded(self, invocation: Invocation) -> bool:
+        if invocation.error or not isinstance(invocation.response, dict):
+            return False
+        for key, value in self.expected.items():
+            if key == "batchItemFailures":
+                failed = [entry["itemIdentifier"] for entry in invocation.response.get(key, [])]
+                if sorted(failed) != sorted(value):
+                    return False
+            elif invocation.response.get(key) != value:
+                return False
+        return True
+
+    def denied(self, invocation: Invocation) -> bool:
+        """Failed the way AWS reports a denied call for this kind of event, and nothing worse."""
+        response = invocation.response
+        if "requestContext" in self.event:  # API Gateway: a clean 503 with a JSON message
+            return not invocation.error and response.get("statusCode") == 503
+        if "Records" in self.event:  # SQS: more records reported for retry than expected
+            if invocation.error:
+                return False
+            failed = {entry["itemIdentifier"] for entry in response.get("batchItemFailures", [])}
+            return failed > set(self.expected.get("batchItemFailures", []))
+        # A direct or scheduled invocation: a function error, so that Lambda retries it
+        return invocation.error and response.get("errorType") == "DependencyError"
+
+
+def probes_for(function_id: str) -> list[Probe]:
+    probes = [
+        Probe(name, function_id, load_event(name), EXPECTED["responses"][name])
+        for name in event_names()
+        if name.startswith(f"{function_id}/")
+    ]
+    if function_id in SHORT_RESERVE:
+        probes.append(
+            Probe(
+                f"{function_id}/on_demand with a reserve longer than the timeout",
+                function_id,
+                load_event(f"{function_id}/on_demand"),
+                {"status": "continuing", "items": 0},
+                SHORT_RESERVE,
+            )
+        )
+    return probes
+
+
+# --- Running them ----------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """A stack's probes, each with its invocation, and the logs of their environments."""
+
+    invocations: dict[str, Invocation] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    """Probe name -> the log text of the environment it ran in."""
+    error: BaseException | None = None
+
+
+def _run_environment(
+    local: LocalAws, probes: list[Probe], logs_dir: Path, label: str
+) -> tuple[list[Invocation], str]:
+    log = logs_dir / f"{label}.log"
+    with log.open("w") as stderr:
+        invocations = local_lambda.invoke(
+            local,
+            probes[0].function_id,
+            [copy.deepcopy(probe.event) for probe in probes],
+            env_vars=probes[0].env_vars,
+            use_build=False,
+            stderr=stderr,
+        )
+    return invocations, log.read_text()
+
+
+def _run_probes(
+    local: LocalAws, function_ids: list[str], logs_dir: Path, label: str, pool: ThreadPoolExecutor
+) -> Outcome:
+    outcome = Outcome()
+    environments: dict[tuple[str, bool], list[Probe]] = {}
+    for function_id in function_ids:
+        for probe in probes_for(function_id):
+            environments.setdefault(probe.environment, []).append(probe)
+    runs = {
+        key: pool.submit(_run_environment, local, probes, logs_dir, f"{label}-{index}")
+        for index, (key, probes) in enumerate(environments.items())
+    }
+    for key, run in runs.items():
+        invocations, text = run.result()
+        for probe, invocation in zip(environments[key], invocations, strict=True):
+            outcome.invocations[probe.name] = invocation
+            outcome.logs[probe.name] = text
+    return outcome
+
+
+@dataclass
+class Proof:
+    local: LocalAws
+    base: Outcome
+    variants: dict[str, Outcome]
+
+
+@pytest.fixture(scope="module")
+def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
+    """The template and one variant per statement, every relevant probe run with IAM enforced."""
+    logs_dir = tmp_path_factory.mktemp("least-privilege-logs")
+    began = time.monotonic()
+    with local_lambda.embedded(seed_file=SEED, stack_name=BASE_STACK) as local:
+        for service in ("cloudformation", "dynamodb", "iam", "s3", "sts"):
+            local.aws.client(service)  # built once, before threads share them
+        with local.aws.enforcing_iam():
+            for service in ("cloudformation", "dynamodb", "iam", "s3", "sts"):
+                local.aws.client(service)  # the runner's IAM user's clients, likewise
+            with ThreadPoolExecutor(max_workers=4) as pool:
+
+                def variant(statement: Statement, index: int) -> Outcome:
+                    try:
+                        stack = local_lambda.provision_more(
+                            local, f"{BASE_STACK}-{index}", statement.remove, seed_file=SEED
+                        )
+                        return _run_probes(
+                            stack,
+                            functions_using(TRANSLATED, statement.role),
+                            logs_dir,
+                            f"variant-{index}",
+                            pool,
+                        )
+                    except Exception as error:  # noqa: BLE001 - reported by that statement's test
+                        return Outcome(error=error)
+
+                with ThreadPoolExecutor(max_workers=4) as provisioning:
+                    pending = {
+                        statement.id: provisioning.submit(variant, statement, index)
+                        for index, statement in enumerate(STATEMENTS)
+                    }
+                    base = _run_probes(
+                        local, sorted(local.deployment.functions), logs_dir, "base", pool
+                    )
+                    variants = {key: future.result() for key, future in pending.items()}
+            seconds = time.monotonic() - began
+            yield Proof(local, base, variants)
+    print(
+        f"\nleast privilege: {len(STATEMENTS)} inline statements of "
+        f"{len({s.role for s in STATEMENTS})} roles each proven needed by a variant stack; "
+        f"{sum(len(o.invocations) for o in [base, *variants.values()])} invocations with IAM "
+        f"enforced in {seconds:.1f} s"
+    )
+
+
+def test_every_function_and_the_writer_have_statements_to_prove() -> None:
+    proven = {f for statement in STATEMENTS for f in functions_using(TRANSLATED, statement.role)}
+    assert proven == set(FUNCTIONS)
+    assert "WriterRole" in {statement.role for statement in STATEMENTS}
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_each_function_succeeds_with_only_its_own_roles(proof: Proof, function_id: str) -> None:
+    probes = probes_for(function_id)
+    assert probes, f"{function_id} has no events in events/{function_id}/"
+    for probe in probes:
+        invocation = proof.base.invocations[probe.name]
+        assert probe.succeeded(invocation), (
+            probe.name,
+            invocation.response,
+            proof.base.logs[probe.name][-3000:],
+        )
+        assert "AccessDenied" not in proof.base.logs[probe.name], probe.name
+
+
+@pytest.mark.parametrize("statement", STATEMENTS, ids=lambda statement: statement.id)
+def test_removing_the_statement_makes_an_event_fail_as_in_aws(
+    proof: Proof, statement: Statement
+) -> None:
+    outcome = proof.variants[statement.id]
+    if outcome.error is not None:
+        raise outcome.error
+    functions = functions_using(TRANSLATED, statement.role)
+    assert functions, f"no function runs as or assumes {statement.role}"
+    denied = []
+    for function_id in functions:
+        for probe in probes_for(function_id):
+            invocation = outcome.invocations[probe.name]
+            if probe.denied(invocation):
+                denied.append(probe.name)
+                assert "AccessDenied" in outcome.logs[probe.name], probe.name
+            else:  # unaffected events still succeed: only the denied call failed
+                assert probe.succeeded(invocation), (probe.name, invocation.response)
+    assert denied, (
+        f"no event of {', '.join(functions)} needs {statement.id}: remove the statement, or add "
+        "the event that needs it to events/"
+    )
+    print(f"\n{statement.id}: denied {', '.join(denied)}")
+
+
+# --- Nothing more, with the roles' own credentials -------------------------------------------
+
+EXPORTERS = ["ExportItemFunction", "ExportQueueFunction", "ExportTableFunction"]
+
+
+def _denied(call: Any, *args: Any, **kwargs: Any) -> str:
+    """The error code of a call that must be refused."""
+    with pytest.raises(ClientError) as refused:
+        call(*args, **kwargs)
+    return str(refused.value.response["Error"]["Code"])
+
+
+def _function_session(local: LocalAws, function_id: str) -> Any:
+    credentials = role_credentials(local.aws, local.function(function_id))
+    return isolated_session(
+        local.aws.region,
+        credentials["AWS_ACCESS_KEY_ID"],
+        credentials["AWS_SECRET_ACCESS_KEY"],
+        credentials["AWS_SESSION_TOKEN"],
+    )
+
+
+def _writer_session(local: LocalAws, function_id: str) -> Any:
+    """The writer role, assumed from the function role as the function assumes it."""
+    function = local.function(function_id)
+    sts = _function_session(local, function_id).client("sts", endpoint_url=local.aws.endpoint_url)
+    credentials = sts.assume_role(
+        RoleArn=function.environment["WRITER_ROLE_ARN"],
+        RoleSessionName=f"{function.name[:40]}.least-privilege",
+        SourceIdentity=function.name[:64],
+    )["Credentials"]
+    return isolated_session(
+        local.aws.region,
+        credentials["AccessKeyId"],
+        credentials["SecretAccessKey"],
+        credentials["SessionToken"],
+    )
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_a_function_role_cannot_write_to_the_bucket(proof: Proof, function_id: str) -> None:
+    local = proof.local
+    s3 = _function_session(local, function_id).client("s3", endpoint_url=local.aws.endpoint_url)
+    bucket = local.deployment.resources["ExportsBucket"]
+    key = f"exports/least-privilege/{function_id}.json"
+    assert _denied(s3.put_object, Bucket=bucket, Key=key, Body=b"{}") == "AccessDenied"
+
+
+@pytest.mark.parametrize("function_id", EXPORTERS)
+def test_the_writer_cannot_read_the_table(proof: Proof, function_id: str) -> None:
+    local = proof.local
+    dynamodb = _writer_session(local, function_id).client(
+        "dynamodb", endpoint_url=local.aws.endpoint_url
+    )
+    table = local.deployment.resources["ItemsTable"]
+    key = {"item_id": {"S": "42"}}
+    assert _denied(dynamodb.get_item, TableName=table, Key=key) == "AccessDeniedException"
+    assert _denied(dynamodb.scan, TableName=table) == "AccessDeniedException"
+    # the function role can: the denial is about the writer, not the table
+    own = _function_session(local, function_id).client(
+        "dynamodb", endpoint_url=local.aws.endpoint_url
+    )
+    if function_id == "ExportTableFunction":
+        own.scan(TableName=table)
+    else:
+        own.get_item(TableName=table, Key=key)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["elsewhere/x.json", "exports", "exportsx/y.json", "Exports/x.json", "table/exports/x.json"],
+)
+def test_the_writer_cannot_write_outside_the_export_prefix(proof: Proof, key: str) -> None:
+    local = proof.local
+    s3 = _writer_session(local, "ExportItemFunction").client(
+        "s3", endpoint_url=local.aws.endpoint_url
+    )
+    bucket = local.deployment.resources["ExportsBucket"]
+    assert _denied(s3.put_object, Bucket=bucket, Key=key, Body=b"{}") == "AccessDenied"
+    # and inside it, it can
+    s3.put_object(Bucket=bucket, Key=f"exports/least-privilege/{key}", Body=b"{}")
