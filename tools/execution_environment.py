@@ -66,6 +66,8 @@ class Invocation:
     max_memory_mb: int
     api_calls: dict[str, int] = field(default_factory=dict)
     init_api_calls: dict[str, int] = field(default_factory=dict)
+    resources: dict[str, int] = field(default_factory=dict)
+    """The worker after the invocation: ``rss_kb``, ``open_fds``, ``sockets`` (Linux only)."""
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,7 @@ def _converse(
             max_memory_mb=message["max_memory_mb"],
             api_calls=message["api_calls"],
             init_api_calls=message["init_api_calls"],
+            resources=message.get("resources", {}),
         )
         invocations.append(invocation)
         if on_invocation:

@@ -169,6 +169,28 @@ def _max_memory_mb() -> int:
     return -(-kib // 1024)
 
 
+def _resources() -> dict[str, int]:
+    """What this process holds now: resident memory, open file descriptors, sockets among them.
+
+    Not in Lambda's REPORT line; the runner reads them to show that nothing grows per invocation.
+    """
+    resources = {"rss_kb": 0, "open_fds": 0, "sockets": 0}
+    try:
+        status = Path("/proc/self/status").read_text()
+        resources["rss_kb"] = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")
+        )
+        for name in os.listdir("/proc/self/fd"):
+            resources["open_fds"] += 1
+            try:
+                resources["sockets"] += os.readlink(f"/proc/self/fd/{name}").startswith("socket:")
+            except OSError:  # the descriptor listdir itself used, closed since
+                resources["open_fds"] -= 1
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass  # no /proc (not Linux): nothing to report
+    return resources
+
+
 def _counts(calls: dict[str, int]) -> str:
     return " ".join(f"{name}={count}" for name, count in sorted(calls.items())) or "none"
 
@@ -215,6 +237,7 @@ def _invocation(
         "duration_ms": duration_ms,
         "max_memory_mb": _max_memory_mb(),
         "api_calls": dict(API_CALLS),
+        "resources": _resources(),
     }
 
 
