@@ -64,6 +64,12 @@ types: $(BIN)/.installed ## mypy, strict on src/
 test: lint types $(BIN)/.installed $(CHECKOV_VENV)/.installed ## Lint, types and the whole test suite (what CI runs)
 	$(BIN)/pytest -q
 
+# make test runs tests/test_soak.py at scale 1 (2,000 invocations); this runs it SOAK_SCALE times longer.
+.PHONY: soak
+soak: SOAK_SCALE ?= 5
+soak: $(BIN)/.installed ## The load soak, longer: SOAK_SCALE (5) x 2,000 invocations through the local runner
+	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -q tests/test_soak.py
+
 .PHONY: invoke
 invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (default: its happy-path event) locally
 	$(BIN)/python -m tools.local_invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
