@@ -69,6 +69,11 @@ NOT_RERUN = (
     "test_sessions.py",
     "test_table_export.py",
     "test_export_item_tool.py",
+    "test_least_privilege_proven.py",
+    "test_soak.py",
+    "test_redrive.py",
+    "test_deadline.py",
+    "test_idempotency.py",
 )
 
 
