@@ -86,6 +86,15 @@ validate: $(SAM_VENV)/.installed ## sam validate --lint
 build: $(SAM_VENV)/.installed ## sam build (artifacts in .aws-sam/)
 	$(SAM_VENV)/bin/sam build
 
+# `make bench` measures a `sam build` of its own (.aws-sam/bench/build, so .aws-sam/build stays what
+# `make build` made), offline against the embedded AWS, for several minutes: see bench/run.py.
+# Not part of `make test`, which runs a tiny version of it (tests/test_bench_smoke.py).
+BENCH_BUILD := .aws-sam/bench
+.PHONY: bench
+bench: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold starts, warm overhead, STS, memory, sizes, table export vs same-run baselines
+	$(SAM_VENV)/bin/sam build --build-dir $(BENCH_BUILD)/build --cache-dir $(BENCH_BUILD)/cache
+	$(BIN)/python -m bench --build-dir $(BENCH_BUILD)/build $(ARGS)
+
 # deploy and logs act on one samconfig.toml environment: ENV=dev is its [default], ENV=prod its
 # [prod]. Only the make command line sets ENV (a shell's own ENV variable means something else).
 ENV := dev
