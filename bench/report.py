@@ -274,7 +274,7 @@ def export_rows(results: Results) -> list[Row]:
         cpu = Spread.of([r["cpu_seconds"] / r["seconds"] for r in runs["project"]]).median
         naive_cpu = Spread.of([r["cpu_seconds"] / r["seconds"] for r in runs["naive"]]).median
         over = f" > the function's {memory_mb} MB" if naive_peak.median > memory_mb else ""
-        retried = f", {retries} retried calls" if retries else ""
+        retried = f", {retries} call{'s' if retries > 1 else ''} retried" if retries else ""
         rows.append(
             Row(
                 figure=f"7 · Table export, {size:,} items ({rate.count} run"

@@ -52,7 +52,7 @@ WARMUP = 10
 @dataclass(frozen=True)
 class Settings:
     cold_repeats: int = 5
-    warm_environments: int = 5
+    warm_environments: int = 4
     """Pairs of short environments (the function's, its baseline's) for the warm figure."""
     long_invocations: int = 1000
     short_invocations: int = 100
