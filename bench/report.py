@@ -351,13 +351,13 @@ def imports_markdown(results: Results) -> str:
     out = [
         "# Where a cold start's time goes",
         "",
-        "`python -X importtime` of each function's init, offline (one run each: importtime slows "
-        "every import, so read the shares more than the totals). Each module's own import time, "
-        "summed by package. boto3, botocore, urllib3, dateutil, jmespath, s3transfer and six come "
-        "precompiled with Lambda's runtime; aws_lambda_powertools, typing_extensions and app are "
-        "the function's own. *Module-level code* is the rest of the init: what the handler "
-        "module's body runs besides imports (sessions, clients, the Powertools resolver), which "
-        "importtime does not time.",
+        "`python -X importtime` of two functions' inits, offline; medians of a few runs, package "
+        "by package (importtime slows every import: read the shares more than the totals). Each "
+        "module's own import time, summed by package. boto3, botocore, urllib3, dateutil, "
+        "jmespath, s3transfer and six come precompiled with Lambda's runtime; "
+        "aws_lambda_powertools, typing_extensions and app are the function's own. *Module-level "
+        "code* is the rest of the init: what the handler module's body runs besides imports "
+        "(sessions, clients, the Powertools resolver), which importtime does not time.",
         "",
     ]
     for function_id, variants in results.imports.items():
@@ -386,6 +386,16 @@ def imports_markdown(results: Results) -> str:
                 )
                 + " |"
             )
+        shown = set(packages)
+        others = [
+            sum(v for p, v in variants[label]["packages"].items() if p not in shown)
+            for label in labels
+        ]
+        out.append(
+            "| (other packages) | "
+            + " | ".join(cell(v, totals[label]) for v, label in zip(others, labels, strict=True))
+            + " |"
+        )
         rest = [totals[label] - sum(variants[label]["packages"].values()) for label in labels]
         out.append(
             "| *module-level code* | "

@@ -5,7 +5,7 @@ Phases, in order (the first is not timed, so two things share it):
 1. **prepare**: the STS run (``bench/sts_calls.py``, a process of its own with its own embedded
    AWS and simulated clock) starts in the background while the export tables are seeded;
 2. **cold**: every function's init, and its baseline's, in fresh processes, interleaved;
-3. **imports**: one ``-X importtime`` init per function, with and without bytecode;
+3. **imports**: ``-X importtime`` inits of two functions, with and without bytecode;
 4. **warm**: for each request function, one execution environment 1,000 invocations long
    (memory, clients), then pairs of shorter ones, the function's and its baseline's back to back;
 5. **export**: the table export and the naive one, interleaved, at each table size.
@@ -66,8 +66,9 @@ class Settings:
     functions: tuple[str, ...] = FUNCTIONS
     """Functions whose cold init is measured (and package size)."""
     warm_functions: tuple[str, ...] = REQUEST_FUNCTIONS
-    importtime: tuple[str, ...] = FUNCTIONS
-    """Functions whose init also runs under ``-X importtime``."""
+    importtime: tuple[str, ...] = ("GetItemFunction", "ExportItemFunction")
+    """Functions whose init also runs under ``-X importtime`` (the first one's baseline too)."""
+    importtime_repeats: int = 3
 
 
 QUICK = Settings(
@@ -82,6 +83,7 @@ QUICK = Settings(
     functions=("GetItemFunction", "ExportTableFunction"),
     warm_functions=("GetItemFunction", "ExportItemFunction"),
     importtime=("GetItemFunction",),
+    importtime_repeats=1,
 )
 """What ``tests/test_bench_smoke.py`` runs: every phase and the whole report, in seconds."""
 
@@ -243,33 +245,45 @@ def measure_cold(
 def measure_imports(
     envs: Environments, settings: Settings, build_dir: Path | None
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Import time by package, and the rest of each init (module-level code: sessions, clients).
+    """Import time by package, and the rest of each init (module-level code: sessions, clients);
+    medians of ``importtime_repeats`` runs, package by package.
 
     The handler's own module is imported by ``importlib.import_module``, which ``-X importtime``
     does not time: what its body runs besides imports is init time minus the imports' times.
     """
+    runs: dict[tuple[str, str], list[tuple[float, dict[str, float]]]] = {}
+    for _ in range(settings.importtime_repeats):
+        for function_id in settings.importtime:
+            function = envs.local.function(function_id)
+            for variant, handler in cold_variants(envs, function_id, build_dir):
+                if variant.label == "src/" and build_dir is not None:
+                    continue
+                if variant.label == "baseline" and function_id != settings.importtime[0]:
+                    continue
+                result = envs.run(
+                    function,
+                    variant,
+                    [],
+                    handler=handler,
+                    offline=True,
+                    python_flags=("-X", "importtime"),
+                )
+                runs.setdefault((function_id, variant.label), []).append(
+                    (result["init_ms"], importtime.by_package(result["logs"]))
+                )
     imports: dict[str, dict[str, dict[str, Any]]] = {}
-    for function_id in settings.importtime:
-        function = envs.local.function(function_id)
-        for variant, handler in cold_variants(envs, function_id, build_dir):
-            if variant.label == "src/" and build_dir is not None:
-                continue
-            if variant.label == "baseline" and function_id != settings.importtime[0]:
-                continue
-            result = envs.run(
-                function,
-                variant,
-                [],
-                handler=handler,
-                offline=True,
-                python_flags=("-X", "importtime"),
-            )
-            totals = importtime.by_package(result["logs"])
-            imports.setdefault(function_id, {})[variant.label] = {
-                "init_ms": result["init_ms"],
-                "packages": totals,
-            }
-    progress("imports: -X importtime of every init")
+    for (function_id, label), measured in runs.items():
+        packages = {name for _, totals in measured for name in totals}
+        medians = {
+            name: statistics.median(totals.get(name, 0.0) for _, totals in measured)
+            for name in packages
+        }
+        imports.setdefault(function_id, {})[label] = {
+            "init_ms": statistics.median(init for init, _ in measured),
+            "packages": dict(sorted(medians.items(), key=lambda pair: -pair[1])),
+            "runs": len(measured),
+        }
+    progress(f"imports: -X importtime, {settings.importtime_repeats} runs of each init")
     return imports
 
 
