@@ -80,8 +80,8 @@ QUICK = Settings(
     export_repeats=1,
     sts_invocations=12,
     sts_processes=1,
-    functions=("GetItemFunction", "ExportTableFunction"),
-    warm_functions=("GetItemFunction", "ExportItemFunction"),
+    functions=("GetItemFunction",),
+    warm_functions=("GetItemFunction",),
     importtime=("GetItemFunction",),
     importtime_repeats=1,
 )

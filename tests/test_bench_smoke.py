@@ -114,6 +114,7 @@ def tables() -> Iterator[Any]:
                 AttributeDefinitions=[{"AttributeName": "item_id", "AttributeType": key_type}],
                 BillingMode="PAY_PER_REQUEST",
             )
+            requests = []
             for number in range(count):
                 item = {
                     "item_id": f"item-{rng.randint(0, 10**9)}" if key_type == "S" else number * 7,
@@ -122,9 +123,10 @@ def tables() -> Iterator[Any]:
                     "nested": {"tags": ["a", 1, None], "flag": True},
                     "set": {"b", "a"},
                 }
-                client.put_item(
-                    TableName=name, Item={k: serializer.serialize(v) for k, v in item.items()}
-                )
+                item_json = {k: serializer.serialize(v) for k, v in item.items()}
+                requests.append({"PutRequest": {"Item": item_json}})
+            for start in range(0, len(requests), 25):
+                client.batch_write_item(RequestItems={name: requests[start : start + 25]})
         yield client
 
 
