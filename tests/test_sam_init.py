@@ -45,9 +45,10 @@ ANSWERS = {
 SLUG = "ledger-exports-eu-central"  # 25 characters, the longest the stack names leave room for
 NAMESPACE = "LedgerExports"  # the service name in CamelCase
 
-# The template's own machinery: it stays here.
+# The template's own machinery, and this checkout's benchmark figures: they stay here.
 TEMPLATE_ONLY = re.compile(
     r"cookiecutter\.json|hooks/.*|\{\{cookiecutter\.[^/]*\}\}/.*|tests/test_sam_init\.py"
+    r"|bench/results/.*"
 )
 # This project's names. The example domain (items table, exports bucket, functions) stays.
 PROJECT_NAMES = re.compile(
