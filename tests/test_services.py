@@ -2,34 +2,37 @@
 
 import base64
 import json
+import weakref
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.models import ExportRequest
 from app.operations import ItemNotFoundError, export_item
 from app.services import DependencyError, ExportsBucket, ItemsTable
+from app.services import items as items_service
+from app.services.items import ScanPage
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
 from tools.lambda_context import LambdaContext
-from tools.seed import put_items
+from tools.seed import load_seed, put_items
+
+_TYPED = {
+    "item_id": "typed",
+    "whole": Decimal(3),
+    "fraction": Decimal("0.25"),
+    "names": {"b", "a"},
+    "raw": b"\x00\x01",
+    "nested": {"list": [Decimal(1), "two", None, True]},
+}
 
 
 def test_item_types_come_back_as_json(stack: Stack) -> None:
-    put_items(
-        stack.admin.client("dynamodb"),
-        stack.items.table_name,
-        [
-            {
-                "item_id": "typed",
-                "whole": Decimal(3),
-                "fraction": Decimal("0.25"),
-                "names": {"b", "a"},
-                "raw": b"\x00\x01",
-                "nested": {"list": [Decimal(1), "two", None, True]},
-            }
-        ],
-    )
+    put_items(stack.admin.client("dynamodb"), stack.items.table_name, [_TYPED])
     assert stack.items.get("typed") == {
         "item_id": "typed",
         "whole": 3,
@@ -38,6 +41,104 @@ def test_item_types_come_back_as_json(stack: Stack) -> None:
         "raw": base64.b64encode(b"\x00\x01").decode(),
         "nested": {"list": [1, "two", None, True]},
     }
+
+
+# Every DynamoDB type, nested: what a table may hold whatever this project's items look like.
+_SCALARS = st.one_of(
+    st.text(max_size=8),
+    st.integers(-(10**30), 10**30).map(Decimal),
+    st.decimals(allow_nan=False, allow_infinity=False, places=4).filter(
+        lambda number: abs(number) < 10**20
+    ),
+    st.binary(max_size=8),
+    st.booleans(),
+    st.none(),
+)
+_SETS = st.one_of(
+    st.frozensets(st.text(max_size=4), min_size=1, max_size=4).map(set),
+    st.frozensets(st.integers(-1000, 1000).map(Decimal), min_size=1, max_size=4).map(set),
+    st.frozensets(st.binary(min_size=1, max_size=4), min_size=1, max_size=4).map(set),
+)
+_VALUES = st.recursive(
+    st.one_of(_SCALARS, _SETS),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=4), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _reference_json(value: Any) -> Any:
+    """What boto3's TypeDeserializer makes of a value, in JSON terms, as the services promise."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return base64.b64encode(value.value).decode()
+    if isinstance(value, set):
+        return sorted((_reference_json(member) for member in value), key=repr)
+    if isinstance(value, dict):
+        return {key: _reference_json(member) for key, member in value.items()}
+    if isinstance(value, list):
+        return [_reference_json(member) for member in value]
+    return value
+
+
+@given(_VALUES)
+@settings(max_examples=300, deadline=None)
+def test_values_convert_like_boto3s_deserializer_from_the_wire_and_from_botocore(
+    value: Any,
+) -> None:
+    """Scans hand items over as DynamoDB sent them (base64 text for binary), GetItem as botocore
+    parsed them (bytes): both become the JSON boto3's own deserializer implies."""
+    parsed = TypeSerializer().serialize(value)
+    expected = _reference_json(TypeDeserializer().deserialize(parsed))
+    as_sent = json.loads(json.dumps(parsed, default=_wire))
+    assert items_service._to_json(as_sent) == expected
+    assert items_service._to_json(parsed) == expected
+
+
+def _wire(value: object) -> object:
+    """How botocore's serializer writes binary and numbers."""
+    if isinstance(value, Binary | bytes):
+        return base64.b64encode(bytes(value)).decode()  # type: ignore[arg-type]
+    raise TypeError(type(value))
+
+
+def test_an_unknown_attribute_type_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="'X'"):
+        items_service._to_json({"X": "?"})
+
+
+def test_a_scan_returns_each_item_as_get_does(stack: Stack) -> None:
+    seeded = [item["item_id"] for item in load_seed()["ItemsTable"]]
+    put_items(stack.admin.client("dynamodb"), stack.items.table_name, [_TYPED])
+    scanned = [item for page in stack.items.scan_pages(0, 1) for item in page.items]
+    assert sorted(item["item_id"] for item in scanned) == sorted([*seeded, "typed"])  # type: ignore[type-var]
+    for item in scanned:
+        assert item == stack.items.get(str(item["item_id"]))
+
+
+def test_a_scan_page_is_let_go_before_the_next_is_read(stack: Stack) -> None:
+    """A segment holds one page: the one before is garbage by the time the next Scan is sent."""
+    more = [{"item_id": f"more-{number}"} for number in range(5)]
+    put_items(stack.admin.client("dynamodb"), stack.items.table_name, more)
+    pages = stack.items.scan_pages(0, 1, page_items=2)
+    previous: list[weakref.ref[ScanPage]] = []
+    alive_at_scan: list[bool] = []
+
+    def check(**_: object) -> None:
+        alive_at_scan.append(any(page() is not None for page in previous))
+
+    stack.items._client.meta.events.register("before-call.dynamodb.Scan", check)
+    try:
+        for page in pages:
+            assert len(page.items) <= 2
+            previous.append(weakref.ref(page))
+            del page
+    finally:
+        stack.items._client.meta.events.unregister("before-call.dynamodb.Scan", check)
+    assert len(alive_at_scan) >= 3
+    assert not any(alive_at_scan)
 
 
 def test_absent_item_is_none(stack: Stack) -> None:
