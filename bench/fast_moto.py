@@ -25,31 +25,50 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 _PLAIN_KEY_TYPES = frozenset({"S", "N"})
 
 
-_Cache = dict[int, tuple[Any, list[Any], list[Any]]]
+_Keys = tuple[list[Any], list[Any]]
+"""Hash keys in moto's scan order, and their values (what ``ExclusiveStartKey`` is bisected on)."""
+
+
+@dataclass
+class _Order:
+    fingerprint: tuple[Any, ...]
+    keys: _Keys
+    segments: dict[tuple[int, int], _Keys] = field(default_factory=dict)
+
+
+_Cache = dict[int, _Order]
 _SORTING = threading.Lock()
 
 
-def _sorted_keys(table: Any, cache: _Cache) -> tuple[list[Any], list[Any]]:  # noqa: ANN401
-    """The table's hash keys in moto's scan order, and their values; cached until keys change.
+def _sorted_keys(table: Any, cache: _Cache, segments: tuple[Any, Any]) -> _Keys:  # noqa: ANN401
+    """The keys a scan of ``segments`` walks, in moto's order; cached until the keys change.
 
     One thread sorts while the others wait (parallel scan segments ask at once): sorting 100k
     keys takes a while, and four threads doing it under the GIL took longer than the clients'
-    read timeout.
+    read timeout. A segment's keys are picked once too: moto would walk the whole table for each
+    segment's every page, where DynamoDB reads only the segment.
     """
     items = table.items
     fingerprint = (id(items), len(items), next(reversed(items), None))
     with _SORTING:
-        cached = cache.get(id(table))
-        if cached is None or cached[0] != fingerprint:
+        order = cache.get(id(table))
+        if order is None or order.fingerprint != fingerprint:
             keyed = sorted(((key.cast_value, key) for key in items), key=lambda pair: pair[0])
-            cached = (fingerprint, [key for _, key in keyed], [value for value, _ in keyed])
-            cache[id(table)] = cached
-    return cached[1], cached[2]
+            order = _Order(fingerprint, ([key for _, key in keyed], [value for value, _ in keyed]))
+            cache[id(table)] = order
+        if segments == (None, None):
+            return order.keys
+        if segments not in order.segments:
+            keys, values = order.keys
+            inside = [n for n, key in enumerate(keys) if items[key].is_within_segment(segments)]
+            order.segments[segments] = ([keys[n] for n in inside], [values[n] for n in inside])
+        return order.segments[segments]
 
 
 @contextmanager
@@ -96,7 +115,7 @@ def fast_scan() -> Iterator[None]:
                 projection_expression,
                 segments,
             )
-        keys, values = _sorted_keys(self, cache)
+        keys, values = _sorted_keys(self, cache, segments)
         position = 0 if start is None else bisect.bisect_right(values, DynamoType(start).cast_value)
         results: list[Any] = []
         result_size = 0
@@ -104,8 +123,6 @@ def fast_scan() -> Iterator[None]:
         last_evaluated_key = None
         for key in keys[position:]:
             item = self.items[key]
-            if not item.is_within_segment(segments):
-                continue
             size = item.size()
             if len(results) == limit or result_size + size > table_module.RESULT_SIZE_LIMIT:
                 last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
