@@ -91,7 +91,6 @@ def test_table_exporter_may_scan_track_runs_queue_continuations_and_assume_the_w
     writer = {"Fn::If": ["CreateWriterRole", WRITER_ARN, {"Ref": "WriterRoleArn"}]}
     assert _statements(resources["ExportTableFunctionRole"]) == [
         ("dynamodb:Scan", TABLE_ARN),
-        ("dynamodb:PutItem", {"Fn::GetAtt": ["ExportRunsTable", "Arn"]}),
         ("dynamodb:UpdateItem", {"Fn::GetAtt": ["ExportRunsTable", "Arn"]}),
         ("sqs:SendMessage", {"Fn::GetAtt": ["ExportTableQueue", "Arn"]}),
         ("sts:AssumeRole", {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]}),

@@ -5,13 +5,14 @@ import collections
 import gzip
 import json
 import random
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from app.services import LeaseLostError, SegmentProgress
-from app.table_export import MIN_PART_BYTES, new_run
+from app.table_export import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call, context_for
 from tools.seed import load_seed, put_items
@@ -70,6 +71,36 @@ def test_a_second_trigger_for_the_same_schedule_joins_the_finished_run(stack: St
     assert objects == stack.objects
 
 
+def test_a_segment_that_fits_one_part_is_one_conditional_put(
+    stack: Stack, api_calls: collections.Counter[str]
+) -> None:
+    outcome = _run(stack, "small", "request-1", lambda: 60.0)
+    assert outcome.status == "complete"
+    assert api_calls["s3.CreateMultipartUpload"] == 0
+    assert api_calls["s3.PutObject"] == SEGMENTS + 1  # one object a segment, and the manifest
+    assert api_calls["dynamodb.UpdateItem"] == 2  # the lease taken with the run, and the finish
+    assert len(_exported_items(stack, outcome.manifest_key)) == len(load_seed()["ItemsTable"])
+
+
+def test_a_part_waits_on_disk_not_in_memory() -> None:
+    rng = random.Random(3)  # noqa: S311 - test data, not secrets
+    part = _GzipPart()
+    tracemalloc.start()
+    try:
+        for number in range(40):
+            part.add([{"item_id": str(number), "blob": rng.randbytes(150_000).hex()}])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        assert part.size > MIN_PART_BYTES
+        assert peak < MIN_PART_BYTES // 4  # a few items' worth, not the part
+        lines = gzip.decompress(part.body().read()).splitlines()
+        assert [json.loads(line)["item_id"] for line in lines] == [str(n) for n in range(40)]
+    finally:
+        part.close()
+
+
 @pytest.fixture
 def large_table(stack: Stack) -> int:
     """About 12 MB of incompressible items: more than two 5 MiB parts in one segment."""
@@ -104,18 +135,27 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(
 
 
 def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
-    assert stack.runs.create(new_run("shared", stack.exports), now=1000)
-    assert not stack.runs.create(new_run("shared", stack.exports), now=1001)
-    assert stack.runs.claim("shared", "request-1", now=1000, lease_seconds=360) is not None
-    assert stack.runs.claim("shared", "request-2", now=1100, lease_seconds=360) is None
-    assert stack.runs.claim("shared", "request-1", now=1100, lease_seconds=360) is not None
+    run = new_run("shared", stack.exports)
+    assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) == run  # recorded
+    assert stack.runs.claim(run, "request-2", now=1100, lease_seconds=360) is None
+    assert stack.runs.claim(run, "request-1", now=1100, lease_seconds=360) is not None
 
     # request-1 outlives its lease (the process hung); request-2 takes the run over.
-    assert stack.runs.claim("shared", "request-2", now=1500, lease_seconds=360) is not None
+    progressed = SegmentProgress(key=run.segments[0].key, items=7, resume_key={"k": "v"})
+    assert stack.runs.claim(run, "request-2", now=1500, lease_seconds=360) is not None
     with pytest.raises(LeaseLostError):
         stack.runs.save_segment("shared", "request-1", 0, SegmentProgress(key="x"))
-    stack.runs.release("shared", "request-2")
-    assert stack.runs.claim("shared", "request-3", now=1501, lease_seconds=360) is not None
+    stack.runs.release("shared", "request-2", [progressed, *run.segments[1:]])
+    resumed = stack.runs.claim(run, "request-3", now=1501, lease_seconds=360)
+    assert resumed is not None
+    assert resumed.segments == [progressed, *run.segments[1:]]  # saved progress, not ``run``'s
+
+
+def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
+    run = new_run("done", stack.exports)
+    assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) is not None
+    stack.runs.finish("done", "request-1", "manifest.json")
+    assert stack.runs.claim(run, "request-2", now=5000, lease_seconds=360) is None
 
 
 def test_parts_below_s3s_minimum_are_refused(stack: Stack) -> None:

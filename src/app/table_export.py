@@ -1,9 +1,11 @@
 """Export the whole items table to S3 as gzip-compressed JSON Lines, in flat memory, resumably.
 
 The table is read as a parallel scan (one segment per worker thread); each segment streams into
-its own S3 multipart upload, ``<prefix>table/<run_id>/segment-<i>-of-<n>.jsonl.gz``. A segment
-holds at most one part (``part_bytes`` of compressed output) and one scan page in memory, however
-large the table is.
+its own object, ``<prefix>table/<run_id>/segment-<i>-of-<n>.jsonl.gz``: an S3 multipart upload
+once the segment outgrows one part, a single conditional put while it does not (small tables
+spend three calls a segment, not seven). A segment holds one scan page of at most ``page_items``
+items in memory; the part being compressed (up to ``part_bytes``) waits on local disk. Memory
+therefore stays the same however large the table is.
 
 Each part is a complete gzip member, and concatenated gzip members are a valid gzip file, so the
 finished object decompresses with any gzip reader. After every uploaded part the segment's
@@ -14,12 +16,14 @@ keys. Nothing is written twice and nothing is skipped.
 """
 
 import json
+import tempfile
 import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import IO
 
 from app.services import (
     ContinuationQueue,
@@ -34,6 +38,8 @@ from app.services import (
 SEGMENTS = 4
 MIN_PART_BYTES = 5 * 1024 * 1024
 """S3's minimum size for every part but the last."""
+PAGE_ITEMS = 500
+"""Items per scan page: what bounds the memory a segment holds, whatever the table's size."""
 GZIP_CONTENT_TYPE = "application/gzip"
 
 
@@ -47,23 +53,40 @@ class TableExportOutcome:
 
 
 class _GzipPart:
-    """Compressed JSON Lines for one part: a gzip member of its own."""
+    """Compressed JSON Lines for one part, a gzip member of its own, spooled to local disk.
+
+    In memory a part would grow with the table until it reaches ``part_bytes`` (5 MiB a segment);
+    on disk (``/tmp``: Lambda's ephemeral storage) it costs no memory at all, and botocore streams
+    it to S3 from the file.
+    """
 
     def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
         self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip container
-        self._chunks: list[bytes] = []
         self.size = 0
+        self.items = 0
 
-    def add(self, item: Item) -> None:
-        line = json.dumps(item, separators=(",", ":"), sort_keys=True).encode() + b"\n"
-        chunk = self._compressor.compress(line)
-        if chunk:
-            self._chunks.append(chunk)
-            self.size += len(chunk)
+    def add(self, items: list[Item]) -> None:
+        for item in items:
+            line = json.dumps(item, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+            self.size += self._file.write(self._compressor.compress(line))
+        self.items += len(items)
 
-    def close(self) -> bytes:
-        self._chunks.append(self._compressor.flush())
-        return b"".join(self._chunks)
+    def body(self) -> IO[bytes]:
+        """The finished member, rewound for reading; add nothing more until :meth:`reset`."""
+        self._file.write(self._compressor.flush())
+        self._file.seek(0)
+        return self._file
+
+    def reset(self) -> None:
+        self._file.seek(0)
+        self._file.truncate()
+        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        self.size = 0
+        self.items = 0
+
+    def close(self) -> None:
+        self._file.close()
 
 
 @dataclass(frozen=True)
@@ -79,51 +102,64 @@ class _Segment:
     runs: ExportRunsTable
     out_of_time: Callable[[], bool]
     part_bytes: int
+    page_items: int
 
     def export(self, progress: SegmentProgress) -> SegmentProgress:
         """Carry the segment as far as time allows; returns its progress as saved."""
         if progress.done:
             return progress
-        if progress.upload_id is None:
-            progress = replace(
-                progress, upload_id=self.exports.start_upload(progress.key, GZIP_CONTENT_TYPE)
-            )
-            self._save(progress)
-        part, pending = _GzipPart(), 0
-        pages = self.items.scan_pages(self.index, self.total, progress.resume_key)
-        while not self.out_of_time():  # else what ``part`` holds is read again on resume
-            page = next(pages)
-            for item in page.items:
-                part.add(item)
-            pending += len(page.items)
-            last_page = page.next_key is None
-            if last_page or part.size >= self.part_bytes:
-                progress = self._upload(progress, part.close(), pending, page.next_key)
-                part, pending = _GzipPart(), 0
-            if last_page:
-                return self._complete(progress)
-        return progress
+        pages = self.items.scan_pages(self.index, self.total, progress.resume_key, self.page_items)
+        part = _GzipPart()
+        try:
+            while not self.out_of_time():  # else what ``part`` holds is read again on resume
+                page = next(pages)
+                part.add(page.items)
+                next_key = page.next_key
+                del page  # so that the next one is read with this one freed
+                if next_key is None:
+                    return self._finish(progress, part)
+                if part.size >= self.part_bytes:
+                    progress = self._upload(progress, part, next_key)
+            return progress
+        finally:
+            part.close()
 
     def _upload(
-        self, progress: SegmentProgress, body: bytes, items: int, next_key: dict[str, object] | None
+        self, progress: SegmentProgress, part: _GzipPart, next_key: dict[str, object] | None
     ) -> SegmentProgress:
-        assert progress.upload_id is not None  # noqa: S101 - set before the first page
+        """Upload ``part`` (the first one starts the upload) and save how far the segment got.
+
+        The upload id is saved with the first part's ETag, not before: an upload whose id was
+        never saved holds no part anyone counts on, and the bucket's lifecycle rule aborts it.
+        """
+        upload_id = progress.upload_id or self.exports.start_upload(progress.key, GZIP_CONTENT_TYPE)
         etag = self.exports.upload_part(
-            progress.key, progress.upload_id, len(progress.etags) + 1, body
+            progress.key, upload_id, len(progress.etags) + 1, part.body()
         )
         progress = replace(
             progress,
+            upload_id=upload_id,
             etags=[*progress.etags, etag],
-            items=progress.items + items,
+            items=progress.items + part.items,
             resume_key=next_key,
         )
+        part.reset()
         self._save(progress)
         return progress
 
-    def _complete(self, progress: SegmentProgress) -> SegmentProgress:
-        assert progress.upload_id is not None  # noqa: S101 - set before the first page
-        # False means the object exists: an earlier invocation completed it and then lost its
-        # lease before saving. Its parts are the same parts; the object is left as it is.
+    def _finish(self, progress: SegmentProgress, part: _GzipPart) -> SegmentProgress:
+        """Write the segment's last part: as the whole object when it is also the first."""
+        if progress.upload_id is None:
+            # False means the object exists: an earlier invocation wrote it and stopped before
+            # saving so. It holds the same items; it is left as it is. Saving this segment waits
+            # for the run's own last write (finish or release): were this invocation to die
+            # first, the next would only read one small segment again.
+            self.exports.put_new(progress.key, part.body(), GZIP_CONTENT_TYPE)
+            return replace(progress, items=part.items, done=True)
+        progress = self._upload(progress, part, None)
+        # False here too means an earlier invocation completed the same parts. Saved at once:
+        # a completed upload takes no more parts, so it must never be resumed.
+        assert progress.upload_id is not None  # noqa: S101 - set by _upload
         self.exports.complete_upload(progress.key, progress.upload_id, progress.etags)
         progress = replace(progress, done=True)
         self._save(progress)
@@ -160,6 +196,7 @@ class TableExporter:
         lease_seconds: int,
         part_bytes: int = MIN_PART_BYTES,
         segments: int = SEGMENTS,
+        page_items: int = PAGE_ITEMS,
     ) -> TableExportOutcome:
         """Start or resume run ``run_id``; queue a continuation if time runs out first.
 
@@ -168,9 +205,9 @@ class TableExporter:
         """
         if part_bytes < MIN_PART_BYTES:
             raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
-        now = int(time.time())
-        self.runs.create(new_run(run_id, self.exports, segments), now)
-        run = self.runs.claim(run_id, owner, now, lease_seconds)
+        run = self.runs.claim(
+            new_run(run_id, self.exports, segments), owner, int(time.time()), lease_seconds
+        )
         if run is None:
             return TableExportOutcome(run_id, "busy")
         exporters = [
@@ -184,6 +221,7 @@ class TableExporter:
                 runs=self.runs,
                 out_of_time=lambda: seconds_left() <= 0,
                 part_bytes=part_bytes,
+                page_items=page_items,
             )
             for index in range(len(run.segments))
         ]
@@ -192,7 +230,7 @@ class TableExporter:
         )
         if not all(segment.done for segment in run.segments):
             self.continuations.send(run_id)
-            self.runs.release(run_id, owner)
+            self.runs.release(run_id, owner, run.segments)
             return TableExportOutcome(run_id, "continuing", run.items)
         manifest_key = self._write_manifest(run)
         self.runs.finish(run_id, owner, manifest_key)

@@ -61,48 +61,45 @@ class ExportRunsTable:
         self._client = dynamodb_client(session)
         self.table_name = table_name
 
-    def create(self, run: ExportRun, now: int) -> bool:
-        """Record a new run; False when a run with this id exists already."""
-        item: dict[str, AttributeValueTypeDef] = {
-            "run_id": {"S": run.run_id},
-            "total_segments": {"N": str(len(run.segments))},
-            "status": {"S": "running"},
-            "created_at": {"N": str(now)},
-            "expires_at": {"N": str(now + RETENTION_SECONDS)},
-        }
-        for index, segment in enumerate(run.segments):
-            item[_segment_attribute(index)] = {"S": json.dumps(asdict(segment))}
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=item,
-                ConditionExpression="attribute_not_exists(run_id)",
-            )
-        except AWS_ERRORS as error:
-            if _condition_failed(error):
-                return False
-            raise DependencyError.wrap(self.table_name, "PutItem", error) from error
-        return True
+    def claim(self, run: ExportRun, owner: str, now: int, lease_seconds: int) -> ExportRun | None:
+        """Take the lease on run ``run.run_id``, recording it as ``run`` if it is new.
 
-    def claim(self, run_id: str, owner: str, now: int, lease_seconds: int) -> ExportRun | None:
-        """Take the lease on an unfinished run; ``None`` if it is finished, unknown or leased."""
+        Returns the run as stored (a resumed run's saved progress), or ``None`` when it is
+        finished or another owner's lease has not expired. One conditional write does both,
+        so that two invocations starting the same run at once cannot both hold it.
+        """
+        names = {"#status": "status"}
+        values: dict[str, AttributeValueTypeDef] = {
+            ":owner": {"S": owner},
+            ":expires": {"N": str(now + lease_seconds)},
+            ":now": {"N": str(now)},
+            ":running": {"S": "running"},
+            ":total": {"N": str(len(run.segments))},
+            ":retained": {"N": str(now + RETENTION_SECONDS)},
+        }
+        new_attributes = [
+            "#status = if_not_exists(#status, :running)",
+            "total_segments = if_not_exists(total_segments, :total)",
+            "created_at = if_not_exists(created_at, :now)",
+            "expires_at = if_not_exists(expires_at, :retained)",
+        ]
+        for index, segment in enumerate(run.segments):
+            names[f"#s{index}"] = _segment_attribute(index)
+            values[f":s{index}"] = {"S": json.dumps(asdict(segment))}
+            new_attributes.append(f"#s{index} = if_not_exists(#s{index}, :s{index})")
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
-                Key={"run_id": {"S": run_id}},
-                UpdateExpression="SET lease_owner = :owner, lease_expires = :expires",
+                Key={"run_id": {"S": run.run_id}},
+                UpdateExpression="SET lease_owner = :owner, lease_expires = :expires, "
+                + ", ".join(new_attributes),
                 ConditionExpression=(
-                    "attribute_exists(run_id) AND #status = :running AND "
+                    "(attribute_not_exists(run_id) OR #status = :running) AND "
                     "(attribute_not_exists(lease_owner) OR lease_expires < :now "
                     "OR lease_owner = :owner)"
                 ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":expires": {"N": str(now + lease_seconds)},
-                    ":now": {"N": str(now)},
-                    ":running": {"S": "running"},
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except AWS_ERRORS as error:
@@ -115,7 +112,7 @@ class ExportRunsTable:
             SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
             for index in range(total)
         ]
-        return ExportRun(run_id=run_id, segments=segments)
+        return ExportRun(run_id=run.run_id, segments=segments)
 
     def save_segment(self, run_id: str, owner: str, index: int, segment: SegmentProgress) -> None:
         self._update_leased(
@@ -126,9 +123,17 @@ class ExportRunsTable:
             values={":segment": {"S": json.dumps(asdict(segment))}},
         )
 
-    def release(self, run_id: str, owner: str) -> None:
-        """Give the lease back so the continuation can start at once."""
-        self._update_leased(run_id, owner, "REMOVE lease_owner, lease_expires")
+    def release(self, run_id: str, owner: str, segments: list[SegmentProgress]) -> None:
+        """Save every segment's progress and give the lease back, so a continuation can start."""
+        names = {f"#s{index}": _segment_attribute(index) for index in range(len(segments))}
+        values: dict[str, AttributeValueTypeDef] = {
+            f":s{index}": {"S": json.dumps(asdict(segment))}
+            for index, segment in enumerate(segments)
+        }
+        assignments = ", ".join(f"#s{index} = :s{index}" for index in range(len(segments)))
+        self._update_leased(
+            run_id, owner, f"SET {assignments} REMOVE lease_owner, lease_expires", names, values
+        )
 
     def finish(self, run_id: str, owner: str, manifest_key: str) -> None:
         self._update_leased(

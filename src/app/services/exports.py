@@ -12,7 +12,7 @@ second line of defence against deletes.
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import ClientError
@@ -52,7 +52,7 @@ class ExportsBucket:
         body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
         return ExportResult(key=key, created=self.put_new(key, body, "application/json"))
 
-    def put_new(self, key: str, body: bytes, content_type: str) -> bool:
+    def put_new(self, key: str, body: bytes | IO[bytes], content_type: str) -> bool:
         """Write ``key`` unless it exists; False when it did (the object is left as it was)."""
         try:
             self._client.put_object(
@@ -69,7 +69,7 @@ class ExportsBucket:
         return True
 
     # Multipart uploads stream an object of any size in parts of at least 5 MiB (the last part may
-    # be smaller), so the writer never holds more than one part in memory.
+    # be smaller). A part may be a file: botocore streams it, and rewinds it to retry.
 
     def start_upload(self, key: str, content_type: str) -> str:
         try:
@@ -80,7 +80,7 @@ class ExportsBucket:
             raise DependencyError.wrap(self.bucket_name, "CreateMultipartUpload", error) from error
         return response["UploadId"]
 
-    def upload_part(self, key: str, upload_id: str, number: int, body: bytes) -> str:
+    def upload_part(self, key: str, upload_id: str, number: int, body: bytes | IO[bytes]) -> str:
         """Upload part ``number`` (1-based) and return its ETag."""
         try:
             response = self._client.upload_part(
