@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from app.models import ExportRequest
 from app.operations import ItemNotFoundError, export_item
 from app.services import DependencyError, ExportsBucket, ItemsTable
-from app.services import items as items_service
+from app.services import items as items_module
 from app.services.items import ScanPage
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
@@ -93,8 +93,8 @@ def test_values_convert_like_boto3s_deserializer_from_the_wire_and_from_botocore
     parsed = TypeSerializer().serialize(value)
     expected = _reference_json(TypeDeserializer().deserialize(parsed))
     as_sent = json.loads(json.dumps(parsed, default=_wire))
-    assert items_service._to_json(as_sent) == expected
-    assert items_service._to_json(parsed) == expected
+    assert items_module._to_json(as_sent) == expected
+    assert items_module._to_json(parsed) == expected
 
 
 def _wire(value: object) -> object:
@@ -106,7 +106,7 @@ def _wire(value: object) -> object:
 
 def test_an_unknown_attribute_type_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'X'"):
-        items_service._to_json({"X": "?"})
+        items_module._to_json({"X": "?"})
 
 
 def test_a_scan_returns_each_item_as_get_does(stack: Stack) -> None:
