@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.services import LeaseLostError, SegmentProgress
+from app.services import ExportsBucket, LeaseLostError, SegmentProgress
 from app.table_export import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call, context_for
@@ -132,6 +132,47 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(
     assert len(ids) == large_table
     assert len(set(ids)) == large_table
     assert second.items == large_table
+
+
+class _DiedError(Exception):
+    """The invocation is gone (killed, timed out) at this point."""
+
+
+def _die_completing(original: Callable[..., Any]) -> Callable[..., Any]:
+    def complete_upload(*args: Any, **kwargs: Any) -> Any:
+        raise _DiedError
+
+    return complete_upload
+
+
+def _die_after_completing(original: Callable[..., Any]) -> Callable[..., Any]:
+    def complete_upload(*args: Any, **kwargs: Any) -> Any:
+        original(*args, **kwargs)
+        raise _DiedError
+
+    return complete_upload
+
+
+@pytest.mark.parametrize("die", [_die_completing, _die_after_completing], ids=["before", "after"])
+def test_a_run_that_dies_around_completing_an_upload_neither_reads_nor_writes_again(
+    stack: Stack,
+    large_table: int,
+    api_calls: collections.Counter[str],
+    monkeypatch: pytest.MonkeyPatch,
+    die: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> None:
+    """Every part is uploaded and saved, then the invocation dies: the next one only completes."""
+    with monkeypatch.context() as patch:
+        patch.setattr(ExportsBucket, "complete_upload", die(ExportsBucket.complete_upload))
+        with pytest.raises(_DiedError):
+            _run(stack, "crash", "request-1", lambda: 60.0, segments=1)
+    scans, parts = api_calls["dynamodb.Scan"], api_calls["s3.UploadPart"]
+
+    resumed = _run(stack, "crash", "request-1", lambda: 60.0, segments=1)
+    assert resumed.status == "complete"
+    assert (api_calls["dynamodb.Scan"], api_calls["s3.UploadPart"]) == (scans, parts)
+    ids = [item["item_id"] for item in _exported_items(stack, resumed.manifest_key)]
+    assert len(ids) == len(set(ids)) == large_table == resumed.items
 
 
 def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:

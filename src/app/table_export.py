@@ -108,6 +108,8 @@ class _Segment:
         """Carry the segment as far as time allows; returns its progress as saved."""
         if progress.done:
             return progress
+        if progress.scanned:  # an invocation uploaded the last part, then stopped
+            return self._complete(progress)
         pages = self.items.scan_pages(self.index, self.total, progress.resume_key, self.page_items)
         part = _GzipPart()
         try:
@@ -142,6 +144,7 @@ class _Segment:
             etags=[*progress.etags, etag],
             items=progress.items + part.items,
             resume_key=next_key,
+            scanned=next_key is None,
         )
         part.reset()
         self._save(progress)
@@ -156,10 +159,13 @@ class _Segment:
             # first, the next would only read one small segment again.
             self.exports.put_new(progress.key, part.body(), GZIP_CONTENT_TYPE)
             return replace(progress, items=part.items, done=True)
-        progress = self._upload(progress, part, None)
-        # False here too means an earlier invocation completed the same parts. Saved at once:
-        # a completed upload takes no more parts, so it must never be resumed.
-        assert progress.upload_id is not None  # noqa: S101 - set by _upload
+        return self._complete(self._upload(progress, part, None))
+
+    def _complete(self, progress: SegmentProgress) -> SegmentProgress:
+        """Assemble the uploaded parts; saved at once, as a completed upload takes no more."""
+        assert progress.upload_id is not None  # noqa: S101 - every part is uploaded
+        # False means the object exists: this upload, completed by an invocation that stopped
+        # before saving so. Its parts are the same parts; the object is left as it is.
         self.exports.complete_upload(progress.key, progress.upload_id, progress.etags)
         progress = replace(progress, done=True)
         self._save(progress)

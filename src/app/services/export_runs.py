@@ -32,6 +32,8 @@ class SegmentProgress:
     resume_key: dict[str, Any] | None = None
     """DynamoDB's key after the last item in an uploaded part; ``None`` means from the start."""
     items: int = 0
+    scanned: bool = False
+    """Every part is uploaded: all that may be left is completing the upload."""
     done: bool = False
 
 
