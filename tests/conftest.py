@@ -210,5 +210,16 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
+def new_request(name: str, tag: str) -> dict[str, Any]:
+    """Event ``name`` with its request or message ids made unique by ``tag``: a new request, not
+    a redelivery that idempotency would answer without running."""
+    event = load_event(name)
+    if "requestContext" in event:
+        event["requestContext"]["requestId"] = tag
+    for record in event.get("Records", []):
+        record["messageId"] = f"{tag}-{record['messageId']}"
+    return event
+
+
 def event_names() -> list[str]:
     return sorted(str(path.relative_to(EVENTS).with_suffix("")) for path in EVENTS.glob("*/*.json"))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app import runtime
-from tests.conftest import Stack, load_event
+from tests.conftest import Stack, load_event, new_request
 from tests.handler_calls import handler_module
 from tools.lambda_context import LambdaContext
 
@@ -40,16 +40,11 @@ def test_get_item_function_never_builds_the_writer_session(aws: None) -> None:
 
 
 def _api_request(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    event = load_event("ExportItemFunction/created")
-    event["requestContext"]["requestId"] = f"request-{index}"
-    return event, {"statusCode": 201}
+    return new_request("ExportItemFunction/created", f"request-{index}"), {"statusCode": 201}
 
 
 def _queue_batch(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    event = load_event("ExportQueueFunction/batch")
-    for record in event["Records"]:
-        record["messageId"] = f"{record['messageId']}-{index}"
-    return event, {"batchItemFailures": []}
+    return new_request("ExportQueueFunction/batch", f"batch-{index}"), {"batchItemFailures": []}
 
 
 WARM_INVOCATIONS = {

@@ -106,19 +106,28 @@ def test_external_id_and_duration_are_sent_with_the_assume_role(
     ]
 
 
-def test_runtime_reads_the_cross_account_settings(
-    aws: None, monkeypatch: pytest.MonkeyPatch, sts_requests: list[dict[str, Any]]
-) -> None:
-    partner_role = "arn:aws:iam::210987654321:role/partner-exports-writer"
-    monkeypatch.setenv("WRITER_ROLE_ARN", partner_role)
-    monkeypatch.setenv("WRITER_EXTERNAL_ID", "agreed-with-partner")
-    monkeypatch.setenv("WRITER_SESSION_SECONDS", "1800")
+def _first_use_of_runtime_writer(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    """Build runtime.py's writer session under these Lambda variables, and use it once."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
     runtime.base.cache_clear()
     runtime.writer.cache_clear()
     try:
         sts_client(runtime.writer()).get_caller_identity()
     finally:
         runtime.writer.cache_clear()
+
+
+def test_runtime_reads_the_cross_account_settings(
+    aws: None, monkeypatch: pytest.MonkeyPatch, sts_requests: list[dict[str, Any]]
+) -> None:
+    partner_role = "arn:aws:iam::210987654321:role/partner-exports-writer"
+    _first_use_of_runtime_writer(
+        monkeypatch,
+        WRITER_ROLE_ARN=partner_role,
+        WRITER_EXTERNAL_ID="agreed-with-partner",
+        WRITER_SESSION_SECONDS="1800",
+    )
     assert sts_requests[0]["RoleArn"] == partner_role
     assert sts_requests[0]["ExternalId"] == "agreed-with-partner"
     assert sts_requests[0]["DurationSeconds"] == 1800
@@ -434,14 +443,9 @@ def test_runtime_declares_the_chain_with_one_source_identity(
     aws: None, monkeypatch: pytest.MonkeyPatch, sts_requests: list[dict[str, Any]]
 ) -> None:
     hub = f"arn:aws:iam::{ACCOUNT}:role/hub"
-    monkeypatch.setenv("WRITER_VIA_ROLE_ARN", hub)
-    monkeypatch.setenv("WRITER_EXTERNAL_ID", "agreed-with-partner")
-    runtime.base.cache_clear()
-    runtime.writer.cache_clear()
-    try:
-        sts_client(runtime.writer()).get_caller_identity()
-    finally:
-        runtime.writer.cache_clear()
+    _first_use_of_runtime_writer(
+        monkeypatch, WRITER_VIA_ROLE_ARN=hub, WRITER_EXTERNAL_ID="agreed-with-partner"
+    )
     assert [request["RoleArn"] for request in sts_requests] == [hub, WRITER]
     assert "ExternalId" not in sts_requests[0]
     assert sts_requests[1]["ExternalId"] == "agreed-with-partner"

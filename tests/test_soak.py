@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EVENTS, load_event
+from tests.conftest import EVENTS, load_event, new_request
 from tools import local_lambda, provision
 from tools.execution_environment import Invocation
 from tools.local_lambda import LocalAws
@@ -56,16 +56,11 @@ def _get_item(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _export_item(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    event = load_event("ExportItemFunction/created")
-    event["requestContext"]["requestId"] = f"soak-{index}"
-    return event, {"statusCode": 201}
+    return new_request("ExportItemFunction/created", f"soak-{index}"), {"statusCode": 201}
 
 
 def _export_queue(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    event = load_event("ExportQueueFunction/batch")
-    for record in event["Records"]:
-        record["messageId"] = f"soak-{index}-{record['messageId']}"
-    return event, {"batchItemFailures": []}
+    return new_request("ExportQueueFunction/batch", f"soak-{index}"), {"batchItemFailures": []}
 
 
 def _export_table(index: int) -> tuple[dict[str, Any], dict[str, Any]]:
