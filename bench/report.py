@@ -423,25 +423,18 @@ def plot(results: Results, path: Path) -> bool:
     sizes = sorted(project)
     figure, (memory, speed) = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
     for spreads, label, style in (
-        (project, "ExportTableFunction (parallel scan → multipart upload)", "o-"),
+        (project, "ExportTableFunction (parallel scan, streamed to S3)", "o-"),
         (naive, "naive (scan into a list, one put_object)", "s--"),
     ):
-        memory.errorbar(
-            sizes,
-            [spreads[s][1].median for s in sizes],
-            yerr=_yerr([spreads[s][1] for s in sizes]),
-            fmt=style,
-            capsize=3,
-            label=label,
-        )
-        speed.errorbar(
-            sizes,
-            [spreads[s][0].median for s in sizes],
-            yerr=_yerr([spreads[s][0] for s in sizes]),
-            fmt=style,
-            capsize=3,
-            label=label,
-        )
+        for axis, figure_index in ((speed, 0), (memory, 1)):
+            axis.errorbar(
+                sizes,
+                [spreads[s][figure_index].median for s in sizes],
+                yerr=_yerr([spreads[s][figure_index] for s in sizes]),
+                fmt=style,
+                capsize=3,
+                label=label,
+            )
     for axis, title, unit in (
         (memory, "Peak RSS of the execution environment", "MiB"),
         (speed, "Throughput", "items/s"),
