@@ -216,6 +216,8 @@ def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) 
         "AWS::AccountId": ACCOUNT,
         "GitHubOidcProvider": PROVIDER,
     }
+    if "AppStackName" in parameters:
+        names["StackRolesBoundary"] = _boundary_arn(parameters["AppStackName"])
     if isinstance(node, list):
         return [_resolve(item, conditions, parameters) for item in node]
     if not isinstance(node, dict):
@@ -232,6 +234,10 @@ def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) 
             return _resolve(when_true if holds else when_false, conditions, parameters)
         raise AssertionError(f"intrinsic not modelled here: {function}")
     return {key: _resolve(value, conditions, parameters) for key, value in node.items()}
+
+
+def _boundary_arn(stack_name: str) -> str:
+    return f"arn:aws:iam::{ACCOUNT}:policy/{stack_name}-roles-boundary"
 
 
 @functools.cache
@@ -382,7 +388,7 @@ NOT_NEEDED = {
     "dynamodb:Query": "data",
     "dynamodb:Scan": "data",
     "iam:CreateServiceLinkedRole": "no replicas or autoscaling that need one",
-    "iam:*RolePermissionsBoundary": "the stack's roles have no permissions boundary",
+    "iam:DeleteRolePermissionsBoundary": "taking the boundary off a role is what it must not do",
     "ec2:*": "functions run outside a VPC",
     "elasticfilesystem:*": "no file systems",
     "lambda:*CodeSigningConfig": "no code signing (GetFunctionCodeSigningConfig is read-only)",
@@ -469,6 +475,8 @@ ELSEWHERE = "us-west-2" if REGION == "us-east-1" else "us-east-1"  # another reg
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
 ARTIFACTS = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-1a2b3c4d5e6f"
 LAMBDA_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+BOUNDED = {"iam:PermissionsBoundary": _boundary_arn(DEV)}
 SCOPE = [
     # CloudFormation: its own stack, SAM's artifacts stack and the transform; never delete.
     ("cloudformation:CreateChangeSet", ARN.format("cloudformation") + f"stack/{DEV}/1", {}, True),
@@ -496,17 +504,36 @@ SCOPE = [
     ("s3:GetObject", f"arn:aws:s3:::{DEV}-exportsbucket-1a2b/exports/item.json", {}, False),
     ("s3:PutObject", f"arn:aws:s3:::{DEV}-exportsbucket-1a2b/exports/item.json", {}, False),
     # Roles: the stack's own; never itself; managed policies SAM attaches; passed to Lambda only.
-    ("iam:CreateRole", f"{ROLE}{DEV}-GetItemFunctionRole-1A2B", {}, True),
-    ("iam:PutRolePolicy", f"{ROLE}{DEV}-exports-writer", {}, True),
-    ("iam:CreateRole", f"{ROLE}{PROD}-GetItemFunctionRole-1A2B", {}, False),
-    ("iam:PutRolePolicy", f"{ROLE}github-deploy-{DEV}", {}, False),
-    ("iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", {"iam:PolicyARN": LAMBDA_ROLE}, True),
+    # Their rights only within the stack's boundary: no role of more rights to pass to Lambda.
+    ("iam:CreateRole", f"{ROLE}{DEV}-GetItemFunctionRole-1A2B", BOUNDED, True),
+    ("iam:CreateRole", f"{ROLE}{DEV}-GetItemFunctionRole-1A2B", {}, False),
+    ("iam:CreateRole", f"{ROLE}{DEV}-F-1A2B", {"iam:PermissionsBoundary": ADMIN}, False),
+    ("iam:PutRolePolicy", f"{ROLE}{DEV}-exports-writer", BOUNDED, True),
+    ("iam:PutRolePolicy", f"{ROLE}{DEV}-exports-writer", {}, False),
+    ("iam:PutRolePermissionsBoundary", f"{ROLE}{DEV}-F-1A2B", BOUNDED, True),
+    (
+        "iam:PutRolePermissionsBoundary",
+        f"{ROLE}{DEV}-F-1A2B",
+        {"iam:PermissionsBoundary": ADMIN},
+        False,
+    ),
+    ("iam:DeleteRolePermissionsBoundary", f"{ROLE}{DEV}-F-1A2B", BOUNDED, False),
+    ("iam:CreateRole", f"{ROLE}{PROD}-GetItemFunctionRole-1A2B", BOUNDED, False),
+    (
+        "iam:CreateRole",
+        f"{ROLE}{PROD}-F-1A2B",
+        {"iam:PermissionsBoundary": _boundary_arn(PROD)},
+        False,
+    ),
+    ("iam:PutRolePolicy", f"{ROLE}github-deploy-{DEV}", BOUNDED, False),
     (
         "iam:AttachRolePolicy",
         f"{ROLE}{DEV}-F-1A2B",
-        {"iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"},
-        False,
+        {"iam:PolicyARN": LAMBDA_ROLE} | BOUNDED,
+        True,
     ),
+    ("iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", {"iam:PolicyARN": LAMBDA_ROLE}, False),
+    ("iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", {"iam:PolicyARN": ADMIN} | BOUNDED, False),
     ("iam:PassRole", f"{ROLE}{DEV}-F-1A2B", {"iam:PassedToService": "lambda.amazonaws.com"}, True),
     ("iam:PassRole", f"{ROLE}{DEV}-F-1A2B", {"iam:PassedToService": "ec2.amazonaws.com"}, False),
     (
@@ -584,8 +611,137 @@ def test_the_role_may_attach_the_managed_policies_sam_attaches(
     }
     assert attached
     for arn in attached:
-        context = {"iam:PolicyARN": arn}
+        context = {"iam:PolicyARN": arn} | BOUNDED
         assert _allowed(statements, "iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", context), arn
+
+
+# What the AWS managed policies SAM attaches allow (their documented contents).
+MANAGED_POLICIES = {
+    LAMBDA_ROLE: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+    ],
+}
+
+
+def _boundary(stack_name: str) -> list[dict[str, Any]]:
+    template = _bootstrap()
+    policy = _resolve(
+        template["Resources"]["StackRolesBoundary"],
+        template["Conditions"],
+        {"AppStackName": stack_name},
+    )
+    assert policy["Properties"]["ManagedPolicyName"] == f"{stack_name}-roles-boundary"
+    return policy["Properties"]["PolicyDocument"]["Statement"]  # type: ignore[no-any-return]
+
+
+def _example_arns(node: Any, resources: dict[str, Any]) -> list[str]:
+    """The ARNs a policy's Resource takes in the dev stack (each branch of an Fn::If)."""
+
+    def arn(logical_id: str) -> str:
+        kind = resources[logical_id]["Type"]
+        name = f"{DEV}-{logical_id}-1A2B"
+        return {
+            "AWS::DynamoDB::Table": ARN.format("dynamodb") + f"table/{name}",
+            "AWS::SQS::Queue": ARN.format("sqs") + name,
+            "AWS::S3::Bucket": f"arn:aws:s3:::{name.lower()}",
+            "AWS::IAM::Role": f"{ROLE}{name}",
+        }[kind]
+
+    names = {"AWS::Partition": PARTITION, "AWS::AccountId": ACCOUNT, "AWS::StackName": DEV}
+    if isinstance(node, str):
+        return [node]
+    (function, argument), *_ = node.items()
+    if function == "Fn::GetAtt":
+        return [arn(argument[0])]
+    if function == "Fn::Sub":
+        return [
+            re.sub(
+                r"\$\{([\w:]+)(\.Arn)?\}",
+                lambda match: arn(match.group(1)) if match.group(2) else names[match.group(1)],
+                argument,
+            )
+        ]
+    if function == "Fn::If":
+        return _example_arns(argument[1], resources) + _example_arns(argument[2], resources)
+    if function == "Ref":  # a role ARN given as a parameter: another account's
+        return ["arn:aws:iam::210987654321:role/exports-writer"]
+    raise AssertionError(f"intrinsic not modelled here: {function}")
+
+
+def _stack_role_rights(translated: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(role, action, resource) for every right a role of the stack uses."""
+    resources = translated["Resources"]
+    rights = []
+    for role_id, role in resources.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        function_id = role_id.removesuffix("Role")
+        for policy in role["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                rights += [
+                    (role_id, action, resource)
+                    for action in _as_list(statement["Action"])
+                    for resource in _example_arns(statement["Resource"], resources)
+                ]
+        events = resources.get(function_id, {}).get("Properties", {})
+        queues = [
+            mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+            for mapping in resources.values()
+            if mapping["Type"] == "AWS::Lambda::EventSourceMapping"
+            and mapping["Properties"]["FunctionName"].get("Ref", "").startswith(function_id)
+        ]
+        for managed in role["Properties"].get("ManagedPolicyArns", []):
+            for action in MANAGED_POLICIES[managed]:
+                if action.startswith("logs:"):
+                    group = ARN.format("logs") + f"log-group:/aws/lambda/{DEV}-{function_id}-1A2B"
+                    rights.append((role_id, action, f"{group}:log-stream:2026/11/23/x"))
+                else:
+                    rights += [
+                        (role_id, action, _example_arns({"Fn::GetAtt": [q, "Arn"]}, resources)[0])
+                        for q in queues
+                    ]
+        assert events or role_id == "WriterRole", role_id
+    return rights
+
+
+def test_every_role_of_the_stack_fits_inside_its_boundary_and_uses_all_of_it() -> None:
+    template = sam_template.load()
+    boundary = _boundary(DEV)
+    used = set()
+    for parameters in ({}, {"WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer"}):
+        translated = sam_template.translate(template, parameters)
+        for role_id, action, resource in _stack_role_rights(translated):
+            assert _allowed(boundary, action, resource), f"{role_id}: {action} on {resource}"
+            used.add(action.lower())
+    granted = {action.lower() for statement in boundary for action in _as_list(statement["Action"])}
+    assert granted - used == set()
+    assert not _allowed(boundary, "dynamodb:GetItem", ARN.format("dynamodb") + f"table/{PROD}-T-1")
+    assert not _allowed(boundary, "s3:GetObject", f"arn:aws:s3:::{DEV}-exportsbucket-1a2b/x")
+
+
+@pytest.mark.parametrize("environment", ["dev", "prod"])
+def test_each_environment_bounds_its_roles_with_its_bootstrap_policy(environment: str) -> None:
+    config = SAMCONFIG[CONFIG_ENVS[environment]]
+    stack_name = config["global"]["parameters"]["stack_name"]
+    overrides = dict(
+        pair.split("=", 1) for pair in config["deploy"]["parameters"]["parameter_overrides"].split()
+    )
+    assert overrides["RolesBoundaryPolicy"] == f"{stack_name}-roles-boundary"
+    translated = sam_template.translate(sam_template.load(), overrides)
+    roles = [r for r in translated["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
+    assert len(roles) == 5
+    for role in roles:
+        boundary = role["Properties"]["PermissionsBoundary"]["Fn::If"]
+        assert boundary[0] == "HasRolesBoundary"
+        assert boundary[1] == {
+            "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/${RolesBoundaryPolicy}"
+        }
 
 
 def test_each_environment_has_a_bootstrap_stack_name_and_its_own_artifact_prefix() -> None:

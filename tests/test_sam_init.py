@@ -252,6 +252,7 @@ def test_the_stacks_are_named_after_the_project_in_its_region(render: Render) ->
         assert config["deploy"]["parameters"]["s3_prefix"] == f"{SLUG}-{stage}"
         overrides = config["deploy"]["parameters"]["parameter_overrides"].split()
         assert overrides[0] == f"Stage={stage}"
+        assert f"RolesBoundaryPolicy={SLUG}-{stage}-roles-boundary" in overrides
         assert overrides[-1] == f"WriterRoleArn={ARN}"  # the cross-account writer, dev and prod
 
     bootstrap = sam_template.load(render.project / "deploy" / "bootstrap.yaml")
