@@ -104,14 +104,29 @@ def _wire(value: object) -> object:
     raise TypeError(type(value))
 
 
+def test_a_scan_body_that_is_not_json_is_left_to_botocores_parser() -> None:
+    response = {"status_code": 200, "body": b"<html>proxy</html>", "headers": {}}
+    customized: dict[str, Any] = {}
+    items_module._keep_items_as_sent(response, customized)
+    assert customized == {}
+    assert response["body"] == b"<html>proxy</html>"
+
+
 def test_an_unknown_attribute_type_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'X'"):
         items_module._to_json({"X": "?"})
 
 
-def test_a_scan_returns_each_item_as_get_does(stack: Stack) -> None:
+@pytest.mark.parametrize("as_sent", [True, False], ids=["as-sent", "parsed-by-botocore"])
+def test_a_scan_returns_each_item_as_get_does(stack: Stack, as_sent: bool) -> None:
     seeded = [item["item_id"] for item in load_seed()["ItemsTable"]]
     put_items(stack.admin.client("dynamodb"), stack.items.table_name, [_TYPED])
+    if not as_sent:  # what a body the hook cannot read falls back to
+        stack.items._client.meta.events.unregister(
+            "before-parse.dynamodb.Scan", items_module._keep_items_as_sent
+        )
+    raw = stack.items._client.scan(TableName=stack.items.table_name, Limit=1)
+    assert ("ItemsAsSent" in raw) is as_sent
     scanned = [item for page in stack.items.scan_pages(0, 1) for item in page.items]
     assert sorted(item["item_id"] for item in scanned) == sorted([*seeded, "typed"])  # type: ignore[type-var]
     for item in scanned:

@@ -77,7 +77,10 @@ def _keep_items_as_sent(
     """
     if response_dict["status_code"] != 200:
         return
-    body = json.loads(response_dict["body"])
+    try:
+        body = json.loads(response_dict["body"])
+    except ValueError:  # not DynamoDB's JSON (a proxy's page?): botocore's parser reports it
+        return
     customized_response_dict[_ITEMS_AS_SENT] = body.pop("Items", [])
     response_dict["body"] = json.dumps(body).encode()
 
@@ -152,5 +155,8 @@ class ItemsTable:
             response = self._client.scan(**request)
         except AWS_ERRORS as error:
             raise DependencyError.wrap(self.table_name, "Scan", error) from error
-        as_sent: list[Mapping[str, Any]] = cast(Mapping[str, Any], response)[_ITEMS_AS_SENT]
-        return ScanPage([_item(raw) for raw in as_sent], response.get("LastEvaluatedKey"))
+        # As sent, unless the hook left the body to botocore: both forms convert alike.
+        raw_items: list[Mapping[str, Any]] = cast(Mapping[str, Any], response).get(
+            _ITEMS_AS_SENT, response.get("Items", [])
+        )
+        return ScanPage([_item(raw) for raw in raw_items], response.get("LastEvaluatedKey"))
