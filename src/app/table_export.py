@@ -105,7 +105,8 @@ class _Segment:
     page_items: int
 
     def export(self, progress: SegmentProgress) -> SegmentProgress:
-        """Carry the segment as far as time allows; returns its progress as saved."""
+        """Carry the segment as far as time allows; returns its progress, saved (or, for a
+        segment written in one put, to be saved with the run's last write)."""
         if progress.done:
             return progress
         if progress.scanned:  # an invocation uploaded the last part, then stopped
