@@ -226,7 +226,10 @@ def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
             Rewrite(
                 "samconfig.toml",
                 r'(?<=^parameter_overrides = ")[^"\n]*(?="$)',
-                lambda overrides: f"{overrides} WriterRoleArn={writer_role_arn}",
+                # The whole value is matched here, so the stack names in it are renamed here too.
+                lambda overrides: (
+                    f"{overrides.replace(SOURCE.slug, new.slug)} WriterRoleArn={writer_role_arn}"
+                ),
                 at_least=2,  # [default] (dev) and [prod]
                 at_most=2,
             )
