@@ -540,3 +540,31 @@ def test_a_malformed_envelope_is_a_400(
 def test_the_bad_base64_generator_only_makes_what_the_decoder_refuses(text: str) -> None:
     with pytest.raises(binascii.Error):
         base64.b64decode(text.encode())
+
+
+# --- Not even an object ---------------------------------------------------------------------------
+# A direct Invoke may send any JSON; the triggers never do. Each function says what it expected.
+
+NOT_OBJECTS = {"list": [], "string": "GET /items/42", "number": 42, "null": None, "true": True}
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+@pytest.mark.parametrize("event", NOT_OBJECTS.values(), ids=NOT_OBJECTS.keys())
+@pytest.mark.parametrize(
+    "function_id",
+    ["GetItemFunction", "ExportItemFunction", "ExportQueueFunction", "ExportTableFunction"],
+)
+def test_an_event_that_is_not_a_json_object_is_rejected_with_a_message(
+    function_id: str, event: object, stack: Stack, context: LambdaContext
+) -> None:
+    objects = stack.objects
+    outcome = _outcome(function_id, cast(dict[str, Any], event), stack, context)
+    assert isinstance(outcome, dict), repr(outcome)
+    if function_id == "ExportQueueFunction":
+        assert outcome == {"batchItemFailures": []}  # nothing SQS could redeliver
+    elif function_id == "ExportTableFunction":
+        assert outcome["status"] == "rejected"
+        assert "JSON object" in outcome["message"]
+    else:
+        assert "JSON object" in _assert_api_answer(outcome, 400)["message"]
+    assert stack.objects == objects

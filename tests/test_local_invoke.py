@@ -216,6 +216,21 @@ def test_repeat_runs_one_environment_one_init_one_assume_role(
     assert all("dynamodb.GetItem=1" in line and "s3.PutObject=1" in line for line in calls)
 
 
+def test_an_event_file_holding_null_is_invoked_with_none_not_the_default_event(
+    local: LocalAws, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    event = tmp_path / "null.json"
+    event.write_text("null\n")
+    code = _main(
+        "GetItemFunction", "-e", str(event), "--endpoint-url", local.aws.endpoint_url, "--no-build"
+    )
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    (response,) = [json.loads(line) for line in out.splitlines()]
+    assert response["statusCode"] == 400  # what the function makes of None, as in Lambda
+    assert "JSON object" in json.loads(response["body"])["message"]
+
+
 def test_default_make_invoke_runs_the_default_event_on_its_own_embedded_aws() -> None:
     """What the quick start's `make invoke` runs: no --event, no endpoint, nothing else."""
     result = _run_cli("GetItemFunction", "--no-build")

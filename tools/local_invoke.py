@@ -117,7 +117,10 @@ def run(arguments: argparse.Namespace) -> int:
     template = arguments.template.resolve()
     if not template.is_file():
         raise InputError(f"template {arguments.template} does not exist")
-    event = _read_event(arguments.event) if arguments.event else None
+    # An event file may hold any JSON, null included (Lambda passes None): only no -e means the
+    # function's default event.
+    event_path = arguments.event or None
+    event = _read_event(event_path) if event_path else None
     env_vars = invoke_inputs.load_env_vars(arguments.env_vars) if arguments.env_vars else None
     parameters = invoke_inputs.parse_parameter_overrides(arguments.parameter_overrides)
     seed_file = arguments.seed or invoke_inputs.events_dir(template) / "seed.json"
@@ -127,9 +130,10 @@ def run(arguments: argparse.Namespace) -> int:
     from tools import execution_environment, local_lambda, sam_template  # boto3, moto...: ~1 s
 
     local_lambda.check_function_id(template, arguments.function_id)
-    if event is None:
-        default = invoke_inputs.default_event(template, arguments.function_id)
-        event = invoke_inputs.load_event(default)
+    if event_path is None:
+        event = invoke_inputs.load_event(
+            invoke_inputs.default_event(template, arguments.function_id)
+        )
     logging.getLogger("samtranslator").setLevel(logging.ERROR)  # "unpublished metrics" noise
     with local_lambda.embedded(
         template,

@@ -57,10 +57,9 @@ def handle(
     exports: ExportsBucket,
     workers: Executor,
 ) -> dict[str, Any]:
-    if not isinstance(event.get("Records"), list):
-        logger.error(
-            "not an SQS batch event; nothing to process", extra={"keys": sorted(event)[:10]}
-        )
+    if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
+        shape = sorted(event)[:10] if isinstance(event, dict) else type(event).__name__
+        logger.error("not an SQS batch event; nothing to process", extra={"shape": shape})
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"batchItemFailures": []}
     response = async_process_partial_response(

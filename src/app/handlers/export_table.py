@@ -34,6 +34,7 @@ from app.table_export import TableExporter, TableExportOutcome
 RESERVE_SECONDS = float(os.environ.get("TABLE_EXPORT_RESERVE_SECONDS", "30"))
 """Kept back from the function timeout for the last part, the checkpoint and the continuation."""
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": "..."} resumes one'
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -76,6 +77,9 @@ def handle(
     event: dict[str, Any], context: LambdaContext, *, exporter: TableExporter
 ) -> dict[str, Any]:
     export = partial(_export, context=context, exporter=exporter)
+    if not isinstance(event, dict):  # a direct Invoke can send any JSON
+        metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+        return {"status": "rejected", "message": NOT_AN_OBJECT}
     if isinstance(event.get("Records"), list):
 
         def continue_run(record: SQSRecord) -> None:

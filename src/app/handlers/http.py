@@ -70,6 +70,8 @@ def new_resolver() -> APIGatewayHttpResolver:
 
 def _envelope_problem(event: dict[str, Any]) -> str | None:
     """What makes ``event`` something API Gateway would never send (a direct Invoke can)."""
+    if not isinstance(event, dict):  # any JSON at all: a list, a string, null
+        return "not an HTTP API event: it must be a JSON object"
     request_context = event.get("requestContext")
     if not (
         isinstance(request_context, dict)
