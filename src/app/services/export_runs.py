@@ -56,6 +56,17 @@ def _segment_attribute(index: int) -> str:
     return f"segment_{index}"
 
 
+def _segments_placeholders(
+    segments: list[SegmentProgress],
+) -> tuple[dict[str, str], "dict[str, AttributeValueTypeDef]"]:
+    """Expression names ``#s<i>`` and values ``:s<i>`` for each segment's attribute."""
+    names = {f"#s{index}": _segment_attribute(index) for index in range(len(segments))}
+    values: dict[str, AttributeValueTypeDef] = {
+        f":s{index}": {"S": json.dumps(asdict(segment))} for index, segment in enumerate(segments)
+    }
+    return names, values
+
+
 class ExportRunsTable:
     """Export runs, read and written with the function's own (base) session."""
 
@@ -70,8 +81,8 @@ class ExportRunsTable:
         finished or another owner's lease has not expired. One conditional write does both,
         so that two invocations starting the same run at once cannot both hold it.
         """
-        names = {"#status": "status"}
-        values: dict[str, AttributeValueTypeDef] = {
+        segment_names, values = _segments_placeholders(run.segments)
+        values |= {
             ":owner": {"S": owner},
             ":expires": {"N": str(now + lease_seconds)},
             ":now": {"N": str(now)},
@@ -84,11 +95,8 @@ class ExportRunsTable:
             "total_segments = if_not_exists(total_segments, :total)",
             "created_at = if_not_exists(created_at, :now)",
             "expires_at = if_not_exists(expires_at, :retained)",
+            *(f"{name} = if_not_exists({name}, :{name[1:]})" for name in segment_names),
         ]
-        for index, segment in enumerate(run.segments):
-            names[f"#s{index}"] = _segment_attribute(index)
-            values[f":s{index}"] = {"S": json.dumps(asdict(segment))}
-            new_attributes.append(f"#s{index} = if_not_exists(#s{index}, :s{index})")
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
@@ -100,7 +108,7 @@ class ExportRunsTable:
                     "(attribute_not_exists(lease_owner) OR lease_expires < :now "
                     "OR lease_owner = :owner)"
                 ),
-                ExpressionAttributeNames=names,
+                ExpressionAttributeNames=segment_names | {"#status": "status"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
@@ -127,12 +135,8 @@ class ExportRunsTable:
 
     def release(self, run_id: str, owner: str, segments: list[SegmentProgress]) -> None:
         """Save every segment's progress and give the lease back, so a continuation can start."""
-        names = {f"#s{index}": _segment_attribute(index) for index in range(len(segments))}
-        values: dict[str, AttributeValueTypeDef] = {
-            f":s{index}": {"S": json.dumps(asdict(segment))}
-            for index, segment in enumerate(segments)
-        }
-        assignments = ", ".join(f"#s{index} = :s{index}" for index in range(len(segments)))
+        names, values = _segments_placeholders(segments)
+        assignments = ", ".join(f"{name} = :{name[1:]}" for name in names)
         self._update_leased(
             run_id, owner, f"SET {assignments} REMOVE lease_owner, lease_expires", names, values
         )
