@@ -104,12 +104,13 @@ def _wire(value: object) -> object:
     raise TypeError(type(value))
 
 
-def test_a_scan_body_that_is_not_json_is_left_to_botocores_parser() -> None:
-    response = {"status_code": 200, "body": b"<html>proxy</html>", "headers": {}}
+@pytest.mark.parametrize("body", [b"<html>proxy</html>", b"[]"], ids=["not-json", "not-an-object"])
+def test_a_scan_body_that_is_not_a_json_object_is_left_to_botocores_parser(body: bytes) -> None:
+    response = {"status_code": 200, "body": body, "headers": {}}
     customized: dict[str, Any] = {}
     items_module._keep_items_as_sent(response, customized)
     assert customized == {}
-    assert response["body"] == b"<html>proxy</html>"
+    assert response["body"] == body
 
 
 def test_an_unknown_attribute_type_is_refused_by_name() -> None:

@@ -81,6 +81,8 @@ def _keep_items_as_sent(
         body = json.loads(response_dict["body"])
     except ValueError:  # not DynamoDB's JSON (a proxy's page?): botocore's parser reports it
         return
+    if not isinstance(body, dict):
+        return
     customized_response_dict[_ITEMS_AS_SENT] = body.pop("Items", [])
     response_dict["body"] = json.dumps(body).encode()
 
