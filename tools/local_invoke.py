@@ -119,8 +119,7 @@ def run(arguments: argparse.Namespace) -> int:
         raise InputError(f"template {arguments.template} does not exist")
     # An event file may hold any JSON, null included (Lambda passes None): only no -e means the
     # function's default event.
-    event_path = arguments.event or None
-    event = _read_event(event_path) if event_path else None
+    event = _read_event(arguments.event) if arguments.event is not None else None
     env_vars = invoke_inputs.load_env_vars(arguments.env_vars) if arguments.env_vars else None
     parameters = invoke_inputs.parse_parameter_overrides(arguments.parameter_overrides)
     seed_file = arguments.seed or invoke_inputs.events_dir(template) / "seed.json"
@@ -130,7 +129,7 @@ def run(arguments: argparse.Namespace) -> int:
     from tools import execution_environment, local_lambda, sam_template  # boto3, moto...: ~1 s
 
     local_lambda.check_function_id(template, arguments.function_id)
-    if event_path is None:
+    if arguments.event is None:
         event = invoke_inputs.load_event(
             invoke_inputs.default_event(template, arguments.function_id)
         )
