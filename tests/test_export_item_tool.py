@@ -1,5 +1,6 @@
 """The developer script runs the functions' own code with a session from --profile/--region."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -47,14 +48,7 @@ def test_exports_with_explicit_resources(
     assert stack.objects()[printed["key"]]["item"] == {"item_id": "42", "name": "Espresso grinder"}
 
 
-def test_reads_resources_from_the_stack_outputs(
-    stack: Stack, profile: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    outputs = {
-        "ItemsTableName": stack.items.table_name,
-        "ExportsBucketName": stack.exports.bucket_name,
-        "WriterRoleArn": LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"],
-    }
+def _stack_with_outputs(stack: Stack, **outputs: str) -> str:
     template = {
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
@@ -62,14 +56,58 @@ def test_reads_resources_from_the_stack_outputs(
     stack.admin.client("cloudformation").create_stack(
         StackName="items-dev", TemplateBody=json.dumps(template)
     )
+    return "items-dev"
+
+
+def test_reads_resources_from_the_stack_outputs(
+    stack: Stack,
+    profile: str,
+    capsys: pytest.CaptureFixture[str],
+    api_calls: collections.Counter[str],
+) -> None:
+    stack_name = _stack_with_outputs(
+        stack,
+        ItemsTableName=stack.items.table_name,
+        ExportsBucketName=stack.exports.bucket_name,
+        WriterRoleArn=LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"],
+    )
+    api_calls.clear()
     assert (
         export_item.main(
-            ["7", "--stack-name", "items-dev", "--profile", profile, "--region", REGION]
+            ["7", "--stack-name", stack_name, "--profile", profile, "--region", REGION]
         )
         == 0
     )
     key = json.loads(capsys.readouterr().out)["key"]
     assert key.startswith("exports/7/cli-")
+    assert api_calls["cloudformation.DescribeStacks"] == 1
+
+
+def test_explicit_options_win_over_the_stack_outputs(
+    stack: Stack, profile: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stack names a bucket and a table that do not exist: the options given must be used."""
+    stack_name = _stack_with_outputs(
+        stack,
+        ItemsTableName="stale-table",
+        ExportsBucketName="stale-bucket",
+        WriterRoleArn=LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"],
+    )
+    argv = ["42", "--stack-name", stack_name, "--profile", profile, "--region", REGION]
+    argv += ["--table", stack.items.table_name, "--bucket", stack.exports.bucket_name]
+    assert export_item.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["bucket"] == stack.exports.bucket_name
+    assert printed["key"] in stack.objects()
+
+
+def test_an_output_the_stack_lacks_is_asked_for(
+    stack: Stack, profile: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack_name = _stack_with_outputs(stack, ItemsTableName=stack.items.table_name)
+    argv = ["42", "--stack-name", stack_name, "--profile", profile, "--region", REGION]
+    assert export_item.main(argv) == 2
+    assert "--bucket, --writer-role-arn" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -56,6 +56,14 @@ def _stack_outputs(session: boto3.Session, stack_name: str) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
+def _resource_names(base: boto3.Session, arguments: argparse.Namespace) -> dict[str, str]:
+    """The stack's outputs (one DescribeStacks), each overridden by its option where given."""
+    outputs = _stack_outputs(base, arguments.stack_name) if arguments.stack_name else {}
+    names = {key: outputs[output] for key, output in STACK_OUTPUTS.items() if output in outputs}
+    given = {key: getattr(arguments, key) for key in STACK_OUTPUTS}
+    return names | {key: value for key, value in given.items() if value}
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _arguments(argv)
     region = arguments.region or boto3.Session(profile_name=arguments.profile).region_name
@@ -64,25 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base = base_session(region, profile_name=arguments.profile)
     try:
-        names = vars(arguments) | (
-            {
-                key: _stack_outputs(base, arguments.stack_name)[output]
-                for key, output in STACK_OUTPUTS.items()
-            }
-            if arguments.stack_name
-            else {}
-        )
-        missing = [f"--{key.replace('_', '-')}" for key in STACK_OUTPUTS if not names[key]]
+        names = _resource_names(base, arguments)
+        missing = [f"--{key.replace('_', '-')}" for key in STACK_OUTPUTS if not names.get(key)]
         if missing:
             print(f"error: pass --stack-name or {', '.join(missing)}", file=sys.stderr)
             return 2
-        writer_role = (
-            names["writer_role_arn"]
-            if arguments.writer_role_arn is None
-            else arguments.writer_role_arn
-        )
         writer = assumed_role_session(
-            base, RoleSpec(writer_role, role_session_name("cli", getpass.getuser()))
+            base, RoleSpec(names["writer_role_arn"], role_session_name("cli", getpass.getuser()))
         )
         fields = arguments.fields.split(",") if arguments.fields else None
         request = export_request_from_message(
