@@ -26,7 +26,7 @@ EVENT ?=
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: requirements-dev.txt src/requirements.txt
 	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found; set PYTHON=" >&2; exit 1; }
@@ -60,9 +60,36 @@ lint: $(BIN)/.installed ## ruff (lint and format check)
 types: $(BIN)/.installed ## mypy, strict on src/
 	$(BIN)/mypy
 
+# The suite in tiers, a folder and a marker each (tests/conftest.py): `make unit` needs no AWS at
+# all; `make test` runs every tier on every core (TEST_WORKERS), a test file per worker at a time,
+# and prints the ten slowest tests. The three venvs are independent: they are built side by side.
+TEST_WORKERS ?= auto
+PYTEST_ALL := $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=10
+
+.PHONY: venvs
+venvs: $(BIN)/.installed $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed
+
 .PHONY: test
-test: lint types $(BIN)/.installed $(CHECKOV_VENV)/.installed ## Lint, types and the whole test suite (what CI runs)
-	$(BIN)/pytest -q
+test: ## Lint, types and the whole test suite, every tier (what CI runs)
+	@$(MAKE) --no-print-directory -j3 venvs
+	@$(MAKE) --no-print-directory lint types
+	$(PYTEST_ALL)
+
+.PHONY: unit
+unit: $(BIN)/.installed ## The unit tier: no AWS, no server, no process (seconds)
+	$(BIN)/pytest -q tests/unit
+
+.PHONY: integration
+integration: $(BIN)/.installed ## The integration tier: moto, the embedded AWS, worker processes
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
+
+.PHONY: e2e
+e2e: $(BIN)/.installed $(SAM_VENV)/.installed ## The end-to-end tier: whole commands and the real SAM CLI
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/e2e
+
+.PHONY: infra
+infra: $(BIN)/.installed $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed ## The infra tier: template, translation, pipeline, scanners, sam init
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/infra
 
 # make test runs tests/test_soak.py at scale 1 (2,000 invocations); this runs it SOAK_SCALE times longer.
 .PHONY: soak

@@ -6,6 +6,7 @@ credentials are fake and no endpoint is real, so nothing here can reach AWS.
 """
 
 import collections
+import functools
 import json
 import os
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ os.environ.update(LAMBDA_ENVIRONMENT)
 
 import boto3  # noqa: E402 - after the environment, on purpose
 import botocore.client  # noqa: E402
+import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -57,6 +59,29 @@ from app.table_export import TableExporter  # noqa: E402
 from tools import sam_template  # noqa: E402
 from tools.lambda_context import LambdaContext  # noqa: E402
 from tools.seed import load_seed, put_items  # noqa: E402
+
+
+class _UniquePaths(list[str]):
+    """Search paths that take each folder once: every ``boto3.Session`` appends boto3's own."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@functools.cache
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    loader = botocore.loaders.create_loader(search_path_string)
+    loader._search_paths = _UniquePaths(loader.search_paths)
+    return loader
+
+
+# Every session the tests build (the stack's, the functions' own, moto's) reads the same service
+# models; botocore caches them per loader, and each new session has a loader of its own. Sharing
+# one loader per data path turns reading and decoding those JSON files (most of a session's first
+# clients: about 0.25 s each) into a dictionary lookup. The models are read-only, so what a test
+# builds from them is the same. Processes the tests start keep botocore's own behaviour.
+botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())
