@@ -1,14 +1,18 @@
 """The session lifecycle: nothing at build, one AssumeRole at first use, refresh near expiry."""
 
 import collections
+import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import botocore.client
 import pytest
 import time_machine
 from botocore.exceptions import NoCredentialsError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app import runtime
 from app.sessions import (
     CLIENT_CONFIG,
     RoleSpec,
@@ -19,11 +23,20 @@ from app.sessions import (
     sts_client,
 )
 from app.sessions.assumed_role import _ROLE_SESSION_NAME_FORBIDDEN, MAX_ROLE_SESSION_NAME_LENGTH
-from app.sessions.config import CONNECT_TIMEOUT_SECONDS, MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+from app.sessions.config import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    READ_TIMEOUT_SECONDS,
+    worst_case_call_seconds,
+)
 from tests.conftest import ACCOUNT, LAMBDA_ENVIRONMENT, REGION, Stack
+from tools import sam_template
 
 WRITER = LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"]
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+HUB = f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-hub"
+_ACCEPTED = sam_template.load()["Parameters"]["WriterSessionSeconds"]
+SHORTEST, LONGEST = int(_ACCEPTED["MinValue"]), int(_ACCEPTED["MaxValue"])
 
 
 def _put(stack: Stack, key: str) -> None:
@@ -107,3 +120,67 @@ def test_every_client_has_explicit_timeouts_and_retries(stack: Stack) -> None:
         assert config.read_timeout == READ_TIMEOUT_SECONDS
         assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
     assert CLIENT_CONFIG.retries["total_max_attempts"] == MAX_ATTEMPTS
+
+
+@pytest.fixture
+def assume_roles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, datetime, datetime]]:
+    """Every AssumeRole answered: (role ARN, when it was called, when its credentials expire)."""
+    answered: list[tuple[str, datetime, datetime]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        response = original(self, operation_name, api_params)
+        if operation_name == "AssumeRole":
+            expiry = response["Credentials"]["Expiration"]
+            answered.append((api_params["RoleArn"], datetime.now(UTC), expiry))
+        return response
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return answered
+
+
+@pytest.mark.parametrize(
+    ("seconds", "hub"),
+    [
+        (SHORTEST, ""),
+        ((SHORTEST + LONGEST) // 2, ""),
+        (LONGEST, ""),
+        (SHORTEST, HUB),
+        (LONGEST, HUB),
+    ],
+    ids=["shortest", "middle", "longest", "shortest-chained", "longest-chained"],
+)
+def test_every_accepted_duration_assumes_once_per_lifetime_and_refreshes_before_expiry(
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    assume_roles: list[tuple[str, datetime, datetime]],
+    seconds: int,
+    hub: str,
+) -> None:
+    """One execution environment signing a request every 1/40 of the lifetime, for 2.5 lifetimes.
+
+    Each role of the chain: no second AssumeRole while its credentials have at least half their
+    lifetime left, and a new one while the old credentials still outlive a worst-case call.
+    """
+    monkeypatch.setenv("WRITER_SESSION_SECONDS", str(seconds))
+    monkeypatch.setenv("WRITER_VIA_ROLE_ARN", hub)
+    runtime.base.cache_clear()
+    runtime.writer.cache_clear()
+    try:
+        with time_machine.travel(START, tick=False) as clock:
+            client = sts_client(runtime.writer())
+            for _ in range(100):
+                client.get_caller_identity()
+                clock.shift(timedelta(seconds=seconds / 40))
+    finally:
+        runtime.writer.cache_clear()
+    roles = [role for role in (hub, WRITER) if role]
+    for role in roles:
+        calls = [(at, expiry) for arn, at, expiry in assume_roles if arn == role]
+        assert calls[0][0] == START
+        assert 3 <= len(calls) <= 5  # what the two bounds below allow in 2.5 lifetimes
+        for (at, expiry), (next_at, _) in itertools.pairwise(calls):
+            assert expiry - at == timedelta(seconds=seconds)
+            assert next_at - at >= timedelta(seconds=seconds / 2)
+            assert expiry - next_at > timedelta(seconds=worst_case_call_seconds())
+    assert len(assume_roles) == sum(1 for arn, _, _ in assume_roles if arn in roles)

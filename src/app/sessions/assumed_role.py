@@ -6,10 +6,11 @@ execution environment. botocore already solves both for profiles with ``role_arn
 wires the same machinery to an explicit source session:
 
 * ``AssumeRoleCredentialFetcher`` calls ``AssumeRole`` and caches the response until it is within
-  its expiry window (15 minutes by default);
+  its expiry window;
 * ``DeferredRefreshableCredentials`` asks the fetcher only when a client signs a request, and again
-  once the credentials enter botocore's refresh window, under a lock, so concurrent threads make one
-  STS call between them.
+  once the credentials enter their refresh window, under a lock, so concurrent threads make one
+  STS call between them. The windows are scaled to the session's duration
+  (:func:`refresh_windows`).
 
 The source can itself be an assumed-role session: each link of a role chain refreshes on its own,
 and :func:`assumed_role_chain` declares a whole chain in one call.
@@ -44,6 +45,27 @@ MAX_CHAINED_SESSION_SECONDS = 3600
 """AWS caps a session assumed with another role's credentials at one hour. A Lambda function's
 own credentials are role credentials, so inside Lambda every assumed role is a chained one."""
 _ROLE_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
+
+_BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
+_BOTOCORE_MANDATORY_REFRESH_SECONDS = 10 * 60
+
+
+def refresh_windows(duration_seconds: int) -> tuple[int, int]:
+    """The advisory and mandatory refresh windows, in seconds before expiry, for this duration.
+
+    botocore's windows are fixed: refresh 15 minutes before expiry (advisory: a failure keeps the
+    current credentials), block for it 10 minutes before (mandatory), and the fetcher treats its
+    cached response as expired 15 minutes early. That suits a one-hour session (one AssumeRole
+    every 45 minutes) but covers the whole of a 15-minute one, which STS allows and the template
+    accepts: every signed request would call AssumeRole again. The same fractions of the session
+    (a quarter, a sixth) give exactly botocore's windows at one hour, and at the 900 s minimum a
+    refresh after 675 s with a 150 s mandatory margin, far above one call's worst case
+    (:func:`app.sessions.worst_case_call_seconds`). Longer sessions keep botocore's windows.
+    """
+    return (
+        min(duration_seconds // 4, _BOTOCORE_ADVISORY_REFRESH_SECONDS),
+        min(duration_seconds // 6, _BOTOCORE_MANDATORY_REFRESH_SECONDS),
+    )
 
 
 @dataclass(frozen=True)
@@ -80,6 +102,17 @@ def role_session_name(*parts: str) -> str:
     """
     joined = ".".join(_ROLE_SESSION_NAME_FORBIDDEN.sub("-", part) for part in parts if part)
     return joined[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
+
+
+class _ScaledRefreshCredentials(DeferredRefreshableCredentials):
+    """botocore's deferred credentials with the windows ``RefreshableCredentials`` takes as
+    ``advisory_timeout``/``mandatory_timeout``, which the deferred subclass does not pass on."""
+
+    def __init__(
+        self, refresh_using: Callable[[], dict[str, Any]], method: str, windows: tuple[int, int]
+    ) -> None:
+        super().__init__(refresh_using=refresh_using, method=method)
+        self._advisory_refresh_timeout, self._mandatory_refresh_timeout = windows
 
 
 class _FixedCredentialsProvider(CredentialProvider):
@@ -154,15 +187,17 @@ def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session
     source_credentials = source.get_credentials()
     if source_credentials is None:
         raise NoCredentialsError()
+    windows = refresh_windows(role.duration_seconds)
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=_reuse(sts_client(source)),
         source_credentials=source_credentials,
         role_arn=role.role_arn,
         extra_args=role.assume_role_arguments(),
+        # As wide as the advisory window, so a refresh reaches STS instead of the cached response.
+        expiry_window_seconds=windows[0],
     )
-
-    credentials = DeferredRefreshableCredentials(
-        refresh_using=_FailFastFetch(fetcher, role), method=_FixedCredentialsProvider.METHOD
+    credentials = _ScaledRefreshCredentials(
+        _FailFastFetch(fetcher, role), _FixedCredentialsProvider.METHOD, windows
     )
     botocore_session = botocore.session.Session()
     botocore_session.register_component(
