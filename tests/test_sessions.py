@@ -2,6 +2,7 @@
 
 import collections
 import itertools
+import string
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,7 +10,7 @@ import botocore.client
 import pytest
 import time_machine
 from botocore.exceptions import NoCredentialsError
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app import runtime
@@ -22,7 +23,6 @@ from app.sessions import (
     s3_client,
     sts_client,
 )
-from app.sessions.assumed_role import _ROLE_SESSION_NAME_FORBIDDEN, MAX_ROLE_SESSION_NAME_LENGTH
 from app.sessions.config import (
     CONNECT_TIMEOUT_SECONDS,
     MAX_ATTEMPTS,
@@ -100,11 +100,88 @@ def test_no_source_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
         assumed_role_session(base_session(REGION), RoleSpec(WRITER, "fn"))
 
 
+STS_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_+=,.@-")
+"""STS's documented alphabet for RoleSessionName and SourceIdentity: "upper- and lower-case
+alphanumeric characters with no spaces ... underscores or any of the following characters: =,.@-"
+(``[\\w+=,.@-]*`` in the API model, ``\\w`` meaning ASCII there), plus ``+`` for both."""
+
+
+def sts_accepts(name: str) -> bool:
+    """STS's documented constraints on both: 2 to 64 characters of its alphabet; a SourceIdentity
+    also may not begin with ``aws:``."""
+    return (
+        2 <= len(name) <= 64
+        and all(character in STS_NAME_CHARACTERS for character in name)
+        and not name.lower().startswith("aws:")
+    )
+
+
+# Environment variables cannot hold NUL or lone surrogates; everything else may show up.
+_ENVIRONMENT_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+
 @given(st.lists(st.text(max_size=80), max_size=4))
-def test_role_session_names_are_always_valid(parts: list[str]) -> None:
-    name = role_session_name(*parts)
-    assert 2 <= len(name) <= MAX_ROLE_SESSION_NAME_LENGTH
-    assert not _ROLE_SESSION_NAME_FORBIDDEN.search(name)
+def test_role_session_names_are_always_accepted_by_sts(parts: list[str]) -> None:
+    assert sts_accepts(role_session_name(*parts))
+
+
+def _writer_links(function_name: str, log_stream_name: str) -> list[RoleSpec]:
+    """The roles runtime.py asks STS for under these Lambda variables."""
+    links: list[RoleSpec] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        patch.setenv("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name)
+        patch.setenv("WRITER_VIA_ROLE_ARN", HUB)
+        patch.setattr(runtime, "assumed_role_chain", lambda _source, *roles: links.extend(roles))
+        runtime.writer.cache_clear()
+        try:
+            runtime.writer()
+        finally:
+            runtime.writer.cache_clear()
+    return links
+
+
+@given(function_name=_ENVIRONMENT_TEXT.filter(str.strip), log_stream_name=_ENVIRONMENT_TEXT)
+def test_runtime_session_names_and_source_identity_are_accepted_by_sts(
+    function_name: str, log_stream_name: str
+) -> None:
+    links = _writer_links(function_name, log_stream_name)
+    assert len(links) == 2
+    for link in links:
+        assert sts_accepts(link.session_name), link.session_name
+        assert link.source_identity is not None
+        assert sts_accepts(link.source_identity), link.source_identity
+
+
+@given(
+    function_name=st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64),
+    environment=st.text("0123456789abcdef", min_size=32, max_size=32),
+)
+@example(function_name="items-prod-ExportTableFunction-" + "Q" * 32, environment="5f2b" * 8)
+def test_lambda_names_reach_cloudtrail_whole(function_name: str, environment: str) -> None:
+    """Lambda's own names (function: 1-64 of ``[a-zA-Z0-9-_]``; stream: ``<date>/[<version>]<hex>``)
+    keep the whole function name as the source identity, and the environment id in the session."""
+    writer = _writer_links(function_name, f"2026/11/23/[$LATEST]{environment}")[-1]
+    assert writer.source_identity == function_name.ljust(2, "-")
+    assert writer.session_name.endswith(f".{environment[:12]}")
+    assert function_name.startswith(writer.session_name.removesuffix(f".{environment[:12]}"))
+
+
+@pytest.mark.parametrize(
+    ("function_name", "log_stream_name", "session_name", "source_identity"),
+    [
+        ("cli.José", "$LATEST", "cli.Jose", "cli.Jose"),  # sam local invoke's stream name
+        ("Ünïcødé fn", "2026/11/23/[$LATEST]5f2b7c1e9a0d4b8c", "Unic-de-fn.5f2b7c1e9a0d", ""),
+        ("items-dev-Export", "2026/11/23/[3]ab12", "items-dev-Export.ab12", "items-dev-Export"),
+        ("x", "", "x-", "x-"),
+    ],
+)
+def test_session_names_stay_readable(
+    function_name: str, log_stream_name: str, session_name: str, source_identity: str
+) -> None:
+    writer = _writer_links(function_name, log_stream_name)[-1]
+    assert writer.session_name == session_name
+    assert writer.source_identity == (source_identity or session_name.partition(".")[0])
 
 
 def test_role_session_name_keeps_function_and_environment() -> None:

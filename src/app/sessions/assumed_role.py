@@ -19,6 +19,7 @@ and :func:`assumed_role_chain` declares a whole chain in one call.
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,9 @@ MAX_ROLE_SESSION_NAME_LENGTH = 64
 MAX_CHAINED_SESSION_SECONDS = 3600
 """AWS caps a session assumed with another role's credentials at one hour. A Lambda function's
 own credentials are role credentials, so inside Lambda every assumed role is a chained one."""
-_ROLE_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
+_OUTSIDE_STS_NAMES = re.compile(r"[^A-Za-z0-9_+=,.@-]+")
+r"""What STS refuses in a RoleSessionName or SourceIdentity. Its documented pattern ``[\w+=,.@-]``
+means ASCII letters and digits; Python's ``\w`` would let ``é`` or an Arabic-Indic digit through."""
 
 _BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
 _BOTOCORE_MANDATORY_REFRESH_SECONDS = 10 * 60
@@ -94,14 +97,27 @@ class RoleSpec:
         return arguments
 
 
-def role_session_name(*parts: str) -> str:
-    """A valid ``RoleSessionName`` (2-64 characters of ``[\\w+=,.@-]``) built from ``parts``.
+def _sts_name_part(part: str) -> str:
+    """``part`` in the characters STS accepts: accents dropped (``José`` -> ``Jose``), compatibility
+    forms spelled out (``ﬁ`` -> ``fi``), each run of anything else one ``-``."""
+    decomposed = unicodedata.normalize("NFKD", part)
+    return _OUTSIDE_STS_NAMES.sub(
+        "-", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
 
-    CloudTrail shows this name for every call the assumed role makes, so it should say which
-    function (and which execution environment) acted.
+
+def role_session_name(*parts: str) -> str:
+    """A ``RoleSessionName`` or ``SourceIdentity`` STS accepts: ``parts`` joined by ``.``.
+
+    STS wants 2-64 ASCII letters, digits and ``_+=,.@-`` (so never a SourceIdentity's reserved
+    ``aws:`` prefix). CloudTrail shows the name for every call the assumed role makes, so it should
+    say which function and which execution environment acted: when the name is too long, the first
+    part (the function name) is shortened and the later ones (short ids) are kept whole.
     """
-    joined = ".".join(_ROLE_SESSION_NAME_FORBIDDEN.sub("-", part) for part in parts if part)
-    return joined[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
+    cleaned = [_sts_name_part(part) for part in parts if part]
+    qualifiers = "".join(f".{part}" for part in cleaned[1:])
+    head = cleaned[0][: max(MAX_ROLE_SESSION_NAME_LENGTH - len(qualifiers), 0)] if cleaned else ""
+    return (head + qualifiers)[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
 
 
 class _ScaledRefreshCredentials(DeferredRefreshableCredentials):
