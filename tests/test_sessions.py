@@ -1,14 +1,19 @@
 """The session lifecycle: nothing at build, one AssumeRole at first use, refresh near expiry."""
 
 import collections
+import itertools
+import string
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import botocore.client
 import pytest
 import time_machine
 from botocore.exceptions import NoCredentialsError
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from app import runtime
 from app.sessions import (
     CLIENT_CONFIG,
     RoleSpec,
@@ -18,12 +23,20 @@ from app.sessions import (
     s3_client,
     sts_client,
 )
-from app.sessions.assumed_role import _ROLE_SESSION_NAME_FORBIDDEN, MAX_ROLE_SESSION_NAME_LENGTH
-from app.sessions.config import CONNECT_TIMEOUT_SECONDS, MAX_ATTEMPTS, READ_TIMEOUT_SECONDS
+from app.sessions.config import (
+    CONNECT_TIMEOUT_SECONDS,
+    MAX_ATTEMPTS,
+    READ_TIMEOUT_SECONDS,
+    worst_case_call_seconds,
+)
 from tests.conftest import ACCOUNT, LAMBDA_ENVIRONMENT, REGION, Stack
+from tools import sam_template
 
 WRITER = LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"]
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+HUB = f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-hub"
+_ACCEPTED = sam_template.load()["Parameters"]["WriterSessionSeconds"]
+SHORTEST, LONGEST = int(_ACCEPTED["MinValue"]), int(_ACCEPTED["MaxValue"])
 
 
 def _put(stack: Stack, key: str) -> None:
@@ -87,11 +100,88 @@ def test_no_source_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
         assumed_role_session(base_session(REGION), RoleSpec(WRITER, "fn"))
 
 
+STS_NAME_CHARACTERS = frozenset(string.ascii_letters + string.digits + "_+=,.@-")
+"""STS's documented alphabet for RoleSessionName and SourceIdentity: "upper- and lower-case
+alphanumeric characters with no spaces ... underscores or any of the following characters: =,.@-"
+(``[\\w+=,.@-]*`` in the API model, ``\\w`` meaning ASCII there), plus ``+`` for both."""
+
+
+def sts_accepts(name: str) -> bool:
+    """STS's documented constraints on both: 2 to 64 characters of its alphabet; a SourceIdentity
+    also may not begin with ``aws:``."""
+    return (
+        2 <= len(name) <= 64
+        and all(character in STS_NAME_CHARACTERS for character in name)
+        and not name.lower().startswith("aws:")
+    )
+
+
+# Environment variables cannot hold NUL or lone surrogates; everything else may show up.
+_ENVIRONMENT_TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"))
+
+
 @given(st.lists(st.text(max_size=80), max_size=4))
-def test_role_session_names_are_always_valid(parts: list[str]) -> None:
-    name = role_session_name(*parts)
-    assert 2 <= len(name) <= MAX_ROLE_SESSION_NAME_LENGTH
-    assert not _ROLE_SESSION_NAME_FORBIDDEN.search(name)
+def test_role_session_names_are_always_accepted_by_sts(parts: list[str]) -> None:
+    assert sts_accepts(role_session_name(*parts))
+
+
+def _writer_links(function_name: str, log_stream_name: str) -> list[RoleSpec]:
+    """The roles runtime.py asks STS for under these Lambda variables."""
+    links: list[RoleSpec] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        patch.setenv("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name)
+        patch.setenv("WRITER_VIA_ROLE_ARN", HUB)
+        patch.setattr(runtime, "assumed_role_chain", lambda _source, *roles: links.extend(roles))
+        runtime.writer.cache_clear()
+        try:
+            runtime.writer()
+        finally:
+            runtime.writer.cache_clear()
+    return links
+
+
+@given(function_name=_ENVIRONMENT_TEXT.filter(str.strip), log_stream_name=_ENVIRONMENT_TEXT)
+def test_runtime_session_names_and_source_identity_are_accepted_by_sts(
+    function_name: str, log_stream_name: str
+) -> None:
+    links = _writer_links(function_name, log_stream_name)
+    assert len(links) == 2
+    for link in links:
+        assert sts_accepts(link.session_name), link.session_name
+        assert link.source_identity is not None
+        assert sts_accepts(link.source_identity), link.source_identity
+
+
+@given(
+    function_name=st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=64),
+    environment=st.text("0123456789abcdef", min_size=32, max_size=32),
+)
+@example(function_name="items-prod-ExportTableFunction-" + "Q" * 32, environment="5f2b" * 8)
+def test_lambda_names_reach_cloudtrail_whole(function_name: str, environment: str) -> None:
+    """Lambda's own names (function: 1-64 of ``[a-zA-Z0-9-_]``; stream: ``<date>/[<version>]<hex>``)
+    keep the whole function name as the source identity, and the environment id in the session."""
+    writer = _writer_links(function_name, f"2026/11/23/[$LATEST]{environment}")[-1]
+    assert writer.source_identity == function_name.ljust(2, "-")
+    assert writer.session_name.endswith(f".{environment[:12]}")
+    assert function_name.startswith(writer.session_name.removesuffix(f".{environment[:12]}"))
+
+
+@pytest.mark.parametrize(
+    ("function_name", "log_stream_name", "session_name", "source_identity"),
+    [
+        ("cli.José", "$LATEST", "cli.Jose", "cli.Jose"),  # sam local invoke's stream name
+        ("Ünïcødé fn", "2026/11/23/[$LATEST]5f2b7c1e9a0d4b8c", "Unic-de-fn.5f2b7c1e9a0d", ""),
+        ("items-dev-Export", "2026/11/23/[3]ab12", "items-dev-Export.ab12", "items-dev-Export"),
+        ("x", "", "x-", "x-"),
+    ],
+)
+def test_session_names_stay_readable(
+    function_name: str, log_stream_name: str, session_name: str, source_identity: str
+) -> None:
+    writer = _writer_links(function_name, log_stream_name)[-1]
+    assert writer.session_name == session_name
+    assert writer.source_identity == (source_identity or session_name.partition(".")[0])
 
 
 def test_role_session_name_keeps_function_and_environment() -> None:
@@ -107,3 +197,67 @@ def test_every_client_has_explicit_timeouts_and_retries(stack: Stack) -> None:
         assert config.read_timeout == READ_TIMEOUT_SECONDS
         assert config.retries == {"mode": "standard", "total_max_attempts": MAX_ATTEMPTS}
     assert CLIENT_CONFIG.retries["total_max_attempts"] == MAX_ATTEMPTS
+
+
+@pytest.fixture
+def assume_roles(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, datetime, datetime]]:
+    """Every AssumeRole answered: (role ARN, when it was called, when its credentials expire)."""
+    answered: list[tuple[str, datetime, datetime]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+        response = original(self, operation_name, api_params)
+        if operation_name == "AssumeRole":
+            expiry = response["Credentials"]["Expiration"]
+            answered.append((api_params["RoleArn"], datetime.now(UTC), expiry))
+        return response
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return answered
+
+
+@pytest.mark.parametrize(
+    ("seconds", "hub"),
+    [
+        (SHORTEST, ""),
+        ((SHORTEST + LONGEST) // 2, ""),
+        (LONGEST, ""),
+        (SHORTEST, HUB),
+        (LONGEST, HUB),
+    ],
+    ids=["shortest", "middle", "longest", "shortest-chained", "longest-chained"],
+)
+def test_every_accepted_duration_assumes_once_per_lifetime_and_refreshes_before_expiry(
+    aws: None,
+    monkeypatch: pytest.MonkeyPatch,
+    assume_roles: list[tuple[str, datetime, datetime]],
+    seconds: int,
+    hub: str,
+) -> None:
+    """One execution environment signing a request every 1/40 of the lifetime, for 2.5 lifetimes.
+
+    Each role of the chain: no second AssumeRole while its credentials have at least half their
+    lifetime left, and a new one while the old credentials still outlive a worst-case call.
+    """
+    monkeypatch.setenv("WRITER_SESSION_SECONDS", str(seconds))
+    monkeypatch.setenv("WRITER_VIA_ROLE_ARN", hub)
+    runtime.base.cache_clear()
+    runtime.writer.cache_clear()
+    try:
+        with time_machine.travel(START, tick=False) as clock:
+            client = sts_client(runtime.writer())
+            for _ in range(100):
+                client.get_caller_identity()
+                clock.shift(timedelta(seconds=seconds / 40))
+    finally:
+        runtime.writer.cache_clear()
+    roles = [role for role in (hub, WRITER) if role]
+    for role in roles:
+        calls = [(at, expiry) for arn, at, expiry in assume_roles if arn == role]
+        assert calls[0][0] == START
+        assert 3 <= len(calls) <= 5  # what the two bounds below allow in 2.5 lifetimes
+        for (at, expiry), (next_at, _) in itertools.pairwise(calls):
+            assert expiry - at == timedelta(seconds=seconds)
+            assert next_at - at >= timedelta(seconds=seconds / 2)
+            assert expiry - next_at > timedelta(seconds=worst_case_call_seconds())
+    assert len(assume_roles) == sum(1 for arn, _, _ in assume_roles if arn in roles)

@@ -4,6 +4,7 @@ import ast
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,32 @@ def test_table_export_keeps_time_to_scan_after_its_reserve(template: dict[str, A
     properties = translated["Resources"]["ExportTableFunction"]["Properties"]
     reserve = float(properties["Environment"]["Variables"]["TABLE_EXPORT_RESERVE_SECONDS"])
     assert properties["Timeout"] >= 4 * reserve
+
+
+def _references(node: Any) -> set[str]:
+    """Every name a ``Ref`` or an ``Fn::Sub`` inside ``node`` points at."""
+    if isinstance(node, list):
+        return set().union(*map(_references, node))
+    if not isinstance(node, dict):
+        return set()
+    found = {node["Ref"]} if isinstance(node.get("Ref"), str) else set()
+    substituted = node.get("Fn::Sub")
+    text = substituted[0] if isinstance(substituted, list) else substituted
+    if isinstance(text, str):
+        found |= {name.split(".")[0] for name in re.findall(r"\$\{(?!!)([^}]+)\}", text)}
+    return found.union(*map(_references, node.values()))
+
+
+def test_no_echo_parameters_never_reach_a_readable_place(template: dict[str, Any]) -> None:
+    """NoEcho hides a value from DescribeStacks; anyone who can read a function's configuration or
+    the stack's outputs would see it there anyway. (The ExternalId is not NoEcho: AWS does not
+    treat it as a secret, and the functions need it in their environment.)"""
+    hidden = {name for name, spec in template["Parameters"].items() if spec.get("NoEcho")}
+    translated = sam_template.translate(template, PARAMETER_SETS["cross-account"])
+    readable = [translated.get("Outputs", {})] + [
+        _environment(translated, logical_id)
+        for logical_id, resource in translated["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+    ]
+    assert _references(readable)  # the walk finds references at all
+    assert not hidden & _references(readable)

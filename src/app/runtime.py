@@ -13,6 +13,7 @@ must not be shared by all of them, so :func:`rebuild_after_restore` builds them 
 """
 
 import os
+import string
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -55,8 +56,13 @@ def _require(name: str) -> str:
 
 
 def _environment_id() -> str:
-    """A short id of this execution environment: its log stream name ends ``[$LATEST]<hex>``."""
-    return os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "").rpartition("]")[2][:12]
+    """A short id of this execution environment: Lambda names its log stream
+    ``<date>/[<version>]<hex id>``. Any other name (``sam local invoke`` sets ``$LATEST``) gives no
+    id, rather than a mangled version label posing as one."""
+    _, bracket, tail = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "").rpartition("]")
+    if not bracket:
+        return ""
+    return "".join(c for c in tail if c in string.ascii_letters + string.digits)[:12]
 
 
 @cache

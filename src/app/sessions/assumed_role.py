@@ -6,10 +6,11 @@ execution environment. botocore already solves both for profiles with ``role_arn
 wires the same machinery to an explicit source session:
 
 * ``AssumeRoleCredentialFetcher`` calls ``AssumeRole`` and caches the response until it is within
-  its expiry window (15 minutes by default);
+  its expiry window;
 * ``DeferredRefreshableCredentials`` asks the fetcher only when a client signs a request, and again
-  once the credentials enter botocore's refresh window, under a lock, so concurrent threads make one
-  STS call between them.
+  once the credentials enter their refresh window, under a lock, so concurrent threads make one
+  STS call between them. The windows are scaled to the session's duration
+  (:func:`refresh_windows`).
 
 The source can itself be an assumed-role session: each link of a role chain refreshes on its own,
 and :func:`assumed_role_chain` declares a whole chain in one call.
@@ -18,6 +19,7 @@ and :func:`assumed_role_chain` declares a whole chain in one call.
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,30 @@ MAX_ROLE_SESSION_NAME_LENGTH = 64
 MAX_CHAINED_SESSION_SECONDS = 3600
 """AWS caps a session assumed with another role's credentials at one hour. A Lambda function's
 own credentials are role credentials, so inside Lambda every assumed role is a chained one."""
-_ROLE_SESSION_NAME_FORBIDDEN = re.compile(r"[^\w+=,.@-]")
+_OUTSIDE_STS_NAMES = re.compile(r"[^A-Za-z0-9_+=,.@-]+")
+r"""What STS refuses in a RoleSessionName or SourceIdentity. Its documented pattern ``[\w+=,.@-]``
+means ASCII letters and digits; Python's ``\w`` would let ``é`` or an Arabic-Indic digit through."""
+
+_BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
+_BOTOCORE_MANDATORY_REFRESH_SECONDS = 10 * 60
+
+
+def refresh_windows(duration_seconds: int) -> tuple[int, int]:
+    """The advisory and mandatory refresh windows, in seconds before expiry, for this duration.
+
+    botocore's windows are fixed: refresh 15 minutes before expiry (advisory: a failure keeps the
+    current credentials), block for it 10 minutes before (mandatory), and the fetcher treats its
+    cached response as expired 15 minutes early. That suits a one-hour session (one AssumeRole
+    every 45 minutes) but covers the whole of a 15-minute one, which STS allows and the template
+    accepts: every signed request would call AssumeRole again. The same fractions of the session
+    (a quarter, a sixth) give exactly botocore's windows at one hour, and at the 900 s minimum a
+    refresh after 675 s with a 150 s mandatory margin, far above one call's worst case
+    (:func:`app.sessions.worst_case_call_seconds`). Longer sessions keep botocore's windows.
+    """
+    return (
+        min(duration_seconds // 4, _BOTOCORE_ADVISORY_REFRESH_SECONDS),
+        min(duration_seconds // 6, _BOTOCORE_MANDATORY_REFRESH_SECONDS),
+    )
 
 
 @dataclass(frozen=True)
@@ -72,14 +97,38 @@ class RoleSpec:
         return arguments
 
 
-def role_session_name(*parts: str) -> str:
-    """A valid ``RoleSessionName`` (2-64 characters of ``[\\w+=,.@-]``) built from ``parts``.
+def _sts_name_part(part: str) -> str:
+    """``part`` in the characters STS accepts: accents dropped (``José`` -> ``Jose``), compatibility
+    forms spelled out (``ﬁ`` -> ``fi``), each run of anything else one ``-``."""
+    decomposed = unicodedata.normalize("NFKD", part)
+    return _OUTSIDE_STS_NAMES.sub(
+        "-", "".join(c for c in decomposed if not unicodedata.combining(c))
+    )
 
-    CloudTrail shows this name for every call the assumed role makes, so it should say which
-    function (and which execution environment) acted.
+
+def role_session_name(*parts: str) -> str:
+    """A ``RoleSessionName`` or ``SourceIdentity`` STS accepts: ``parts`` joined by ``.``.
+
+    STS wants 2-64 ASCII letters, digits and ``_+=,.@-`` (so never a SourceIdentity's reserved
+    ``aws:`` prefix). CloudTrail shows the name for every call the assumed role makes, so it should
+    say which function and which execution environment acted: when the name is too long, the first
+    part (the function name) is shortened and the later ones (short ids) are kept whole.
     """
-    joined = ".".join(_ROLE_SESSION_NAME_FORBIDDEN.sub("-", part) for part in parts if part)
-    return joined[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
+    cleaned = [_sts_name_part(part) for part in parts if part]
+    qualifiers = "".join(f".{part}" for part in cleaned[1:])
+    head = cleaned[0][: max(MAX_ROLE_SESSION_NAME_LENGTH - len(qualifiers), 0)] if cleaned else ""
+    return (head + qualifiers)[:MAX_ROLE_SESSION_NAME_LENGTH].ljust(2, "-")
+
+
+class _ScaledRefreshCredentials(DeferredRefreshableCredentials):
+    """botocore's deferred credentials with the windows ``RefreshableCredentials`` takes as
+    ``advisory_timeout``/``mandatory_timeout``, which the deferred subclass does not pass on."""
+
+    def __init__(
+        self, refresh_using: Callable[[], dict[str, Any]], method: str, windows: tuple[int, int]
+    ) -> None:
+        super().__init__(refresh_using=refresh_using, method=method)
+        self._advisory_refresh_timeout, self._mandatory_refresh_timeout = windows
 
 
 class _FixedCredentialsProvider(CredentialProvider):
@@ -154,15 +203,17 @@ def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session
     source_credentials = source.get_credentials()
     if source_credentials is None:
         raise NoCredentialsError()
+    windows = refresh_windows(role.duration_seconds)
     fetcher = AssumeRoleCredentialFetcher(
         client_creator=_reuse(sts_client(source)),
         source_credentials=source_credentials,
         role_arn=role.role_arn,
         extra_args=role.assume_role_arguments(),
+        # As wide as the advisory window, so a refresh reaches STS instead of the cached response.
+        expiry_window_seconds=windows[0],
     )
-
-    credentials = DeferredRefreshableCredentials(
-        refresh_using=_FailFastFetch(fetcher, role), method=_FixedCredentialsProvider.METHOD
+    credentials = _ScaledRefreshCredentials(
+        _FailFastFetch(fetcher, role), _FixedCredentialsProvider.METHOD, windows
     )
     botocore_session = botocore.session.Session()
     botocore_session.register_component(
