@@ -23,6 +23,7 @@ from app.services import (
     SegmentProgress,
 )
 from app.table_export import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
+from tests import fault_injection as faults
 from tests.conftest import REGION, Stack, load_event
 from tests.handler_calls import call, context_for
 from tools.lambda_context import LambdaContext
@@ -357,3 +358,91 @@ def test_when_one_segment_fails_the_others_stop_before_the_invocation_raises(
         test_over.set()  # lets segments that outlived the invocation end
     assert raised.value is failure
     assert still_reading == set()
+
+
+# --- An upload S3 no longer knows: the segment starts again ------------------------------------
+
+
+def _abort_uploads(stack: Stack) -> list[str]:
+    """What the bucket's lifecycle rule does to an upload older than its days; their ids."""
+    s3 = stack.admin.client("s3")
+    bucket = stack.exports.bucket_name
+    uploads = s3.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+    for upload in uploads:
+        s3.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    return [upload["UploadId"] for upload in uploads]
+
+
+def _s3_forgets(stack: Stack, upload_ids: list[str]) -> Stack:
+    """``stack`` on sessions where S3 answers calls on these uploads as it does once they are
+    aborted, with NoSuchUpload (moto raises a KeyError instead)."""
+    aws = faults.FaultyAws()
+    for operation in ("UploadPart", "CompleteMultipartUpload"):
+        aws.inject(
+            "s3",
+            operation,
+            faults.ServiceError(404, "NoSuchUpload"),
+            when=lambda request: any(f"uploadId={id_}" in request.url for id_ in upload_ids),
+        )
+    return faults.rebuild_services(stack, aws, "items-test.upload-gone")
+
+
+def test_a_run_whose_upload_was_aborted_restarts_that_segment_from_its_start(
+    stack: Stack, large_table: int, api_calls: collections.Counter[str]
+) -> None:
+    checks = iter([1.0] * 8)
+    first = _run(stack, "aborted", "request-1", lambda: next(checks, -1.0), segments=1)
+    assert first.status == "continuing"
+    assert api_calls["s3.UploadPart"] == 1
+    aborted = _abort_uploads(stack)  # the continuation waited longer than the rule's days
+    assert len(aborted) == 1
+    stack = _s3_forgets(stack, aborted)
+
+    resumed = _run(stack, "aborted", "request-2", lambda: 60.0, segments=1)
+    assert resumed.status == "complete"
+    assert api_calls["s3.CreateMultipartUpload"] == 2  # a new upload for the segment
+    ids = [item["item_id"] for item in _exported_items(stack, resumed.manifest_key)]
+    assert len(ids) == len(set(ids)) == large_table == resumed.items
+
+
+def test_a_run_whose_upload_was_aborted_before_completing_restarts_that_segment(
+    stack: Stack, large_table: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every part uploaded and saved, the invocation dies, the upload is aborted: S3's
+    NoSuchUpload at completion starts the segment again instead of failing every retry."""
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            ExportsBucket, "complete_upload", _die_completing(ExportsBucket.complete_upload)
+        )
+        with pytest.raises(_DiedError):
+            _run(stack, "aborted-late", "request-1", lambda: 60.0, segments=1)
+    aborted = _abort_uploads(stack)
+    assert len(aborted) == 1
+    stack = _s3_forgets(stack, aborted)
+
+    resumed = _run(stack, "aborted-late", "request-1", lambda: 60.0, segments=1)  # a retry
+    assert resumed.status == "complete"
+    ids = [item["item_id"] for item in _exported_items(stack, resumed.manifest_key)]
+    assert len(ids) == len(set(ids)) == large_table == resumed.items
+    assert _abort_uploads(stack) == []
+
+
+def test_the_bucket_keeps_uploads_longer_than_a_continuation_can_wait(
+    template: dict[str, Any],
+) -> None:
+    """A continuation waits at most the queue's retention, or, dead-lettered, the dead-letter
+    queue's (counted from its first enqueue): the run's uploads must still be there then."""
+    resources = template["Resources"]
+    queue = resources["ExportTableQueue"]["Properties"]
+    dead_letters = resources[queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]]
+    longest_wait = max(
+        queue["MessageRetentionPeriod"], dead_letters["Properties"]["MessageRetentionPeriod"]
+    )
+    rules = resources["ExportsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    abort_days = [
+        rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        for rule in rules
+        if "AbortIncompleteMultipartUpload" in rule
+    ]
+    assert abort_days, "abandoned uploads must be cleaned"
+    assert min(abort_days) * 24 * 3600 > longest_wait

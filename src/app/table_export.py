@@ -18,7 +18,8 @@ A run that stops first gives its lease back, then queues its continuation: whoev
 continuation finds the run free. A continuation is acknowledged only once its run is complete or
 handed on the same way (``busy`` and ``superseded`` are redelivered, see the handler). When one
 segment fails, the others stop at their next page or part and the invocation waits for them: no
-segment outlives it to race its retry.
+segment outlives it to race its retry. A segment whose upload S3 no longer knows (aborted by the
+bucket's lifecycle rule) starts again from the segment's start with a new upload.
 """
 
 import json
@@ -40,6 +41,7 @@ from app.services import (
     Item,
     ItemsTable,
     SegmentProgress,
+    UploadGoneError,
 )
 
 SEGMENTS = 4
@@ -118,7 +120,14 @@ class _Segment:
         """Carry the segment as far as time allows; returns its progress, saved (or, for a
         segment written in one put, to be saved with the run's last write)."""
         try:
-            return self._export(progress)
+            try:
+                return self._export(progress)
+            except UploadGoneError:
+                # Its parts went with it: nothing of the segment is stored, so it starts again
+                # from its first item (once: an upload gone twice in an invocation is a fault).
+                progress = SegmentProgress(key=progress.key)
+                self._save(progress)
+                return self._export(progress)
         except BaseException:
             self.stop.set()
             raise
