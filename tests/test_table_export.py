@@ -25,7 +25,7 @@ from app.services import (
 from app.table_export import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
 from tests import fault_injection as faults
 from tests.conftest import REGION, Stack, load_event
-from tests.handler_calls import call, context_for
+from tests.handler_calls import call, context_for, handler_module
 from tools.lambda_context import LambdaContext
 from tools.seed import load_seed, put_items
 
@@ -284,6 +284,28 @@ def test_a_continuation_delivered_before_its_sender_returns_still_finishes_the_r
     assert delivered == [{"batchItemFailures": []}]
     assert _run_status(stack, "raced") == "complete"
     assert _deliver_one(stack, context) is None, "nothing left to carry the run on"
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")  # it died
+def test_an_invocation_that_dies_between_release_and_send_leaves_its_own_message_to_resume(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lease is given back, then the continuation cannot be sent (the process dies): the
+    message that started the invocation is not acknowledged, comes back, and finds the run free."""
+    context = context_for("ExportTableFunction")
+    stack.continuations.send("orphan")
+    with monkeypatch.context() as patch:
+        patch.setattr(handler_module("ExportTableFunction"), "RESERVE_SECONDS", 10**6)
+        patch.setattr(stack.continuations, "send", _die_completing(stack.continuations.send))
+        died = _deliver_one(stack, context)
+    assert died is not None
+    assert len(died["batchItemFailures"]) == 1
+    assert _run_status(stack, "orphan") == "running"
+
+    redelivered_to = context_for("ExportTableFunction")  # another invocation, the lease is free
+    assert _deliver_one(stack, redelivered_to) == {"batchItemFailures": []}
+    assert _run_status(stack, "orphan") == "complete"
+    assert _deliver_one(stack, context) is None
 
 
 def test_a_continuation_that_finds_its_run_leased_comes_back_until_the_run_is_finished(
