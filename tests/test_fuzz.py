@@ -557,7 +557,7 @@ NOT_OBJECTS = {"list": [], "string": "GET /items/42", "number": 42, "null": None
 def test_an_event_that_is_not_a_json_object_is_rejected_with_a_message(
     function_id: str, event: object, stack: Stack, context: LambdaContext
 ) -> None:
-    objects = stack.objects
+    objects = stack.objects()
     outcome = _outcome(function_id, cast(dict[str, Any], event), stack, context)
     assert isinstance(outcome, dict), repr(outcome)
     if function_id == "ExportQueueFunction":
@@ -567,4 +567,4 @@ def test_an_event_that_is_not_a_json_object_is_rejected_with_a_message(
         assert "JSON object" in outcome["message"]
     else:
         assert "JSON object" in _assert_api_answer(outcome, 400)["message"]
-    assert stack.objects == objects
+    assert stack.objects() == objects

@@ -13,14 +13,22 @@ progress (upload id, part ETags and the scan key after the part's last item) is 
 table. When the invocation runs short of time, the segments stop at a page boundary; items read
 since the last part are simply read again by the next invocation, which resumes from the saved
 keys. Nothing is written twice and nothing is skipped.
+
+A run that stops first gives its lease back, then queues its continuation: whoever receives the
+continuation finds the run free. A continuation is acknowledged only once its run is complete or
+handed on the same way (``busy`` and ``superseded`` are redelivered, see the handler). When one
+segment fails, the others stop at their next page or part and the invocation waits for them: no
+segment outlives it to race its retry. A segment whose upload S3 no longer knows (aborted by the
+bucket's lifecycle rule) starts again from the segment's start with a new upload.
 """
 
 import json
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
@@ -33,6 +41,7 @@ from app.services import (
     Item,
     ItemsTable,
     SegmentProgress,
+    UploadGoneError,
 )
 
 SEGMENTS = 4
@@ -47,7 +56,8 @@ GZIP_CONTENT_TYPE = "application/gzip"
 class TableExportOutcome:
     run_id: str
     status: str
-    """``complete``, ``continuing`` (a continuation was queued) or ``busy`` (leased elsewhere)."""
+    """``complete`` (now or by an earlier invocation), ``continuing`` (the lease released and a
+    continuation queued) or ``busy`` (leased by another invocation)."""
     items: int = 0
     manifest_key: str | None = None
 
@@ -103,26 +113,47 @@ class _Segment:
     out_of_time: Callable[[], bool]
     part_bytes: int
     page_items: int
+    stop: threading.Event
+    """Set when any segment of the invocation fails: the others stop at their next safe point."""
 
     def export(self, progress: SegmentProgress) -> SegmentProgress:
         """Carry the segment as far as time allows; returns its progress, saved (or, for a
         segment written in one put, to be saved with the run's last write)."""
-        if progress.done:
+        try:
+            try:
+                return self._export(progress)
+            except UploadGoneError:
+                # Its parts went with it: nothing of the segment is stored, so it starts again
+                # from its first item (once: an upload gone twice in an invocation is a fault).
+                progress = SegmentProgress(key=progress.key)
+                self._save(progress)
+                return self._export(progress)
+        except BaseException:
+            self.stop.set()
+            raise
+
+    def _export(self, progress: SegmentProgress) -> SegmentProgress:
+        if progress.done or self.stop.is_set():
             return progress
         if progress.scanned:  # an invocation uploaded the last part, then stopped
             return self._complete(progress)
         pages = self.items.scan_pages(self.index, self.total, progress.resume_key, self.page_items)
         part = _GzipPart()
         try:
-            while not self.out_of_time():  # else what ``part`` holds is read again on resume
+            # Stopping between pages, or before a part is written, loses nothing: what ``part``
+            # holds is read again on resume.
+            while not (self.stop.is_set() or self.out_of_time()):
                 page = next(pages)
                 part.add(page.items)
                 next_key = page.next_key
                 del page  # so that the next one is read with this one freed
+                if next_key is not None and part.size < self.part_bytes:
+                    continue
+                if self.stop.is_set():
+                    break
                 if next_key is None:
                     return self._finish(progress, part)
-                if part.size >= self.part_bytes:
-                    progress = self._upload(progress, part, next_key)
+                progress = self._upload(progress, part, next_key)
             return progress
         finally:
             part.close()
@@ -217,6 +248,9 @@ class TableExporter:
         )
         if run is None:
             return TableExportOutcome(run_id, "busy")
+        if run.complete:  # a duplicate trigger or continuation of a finished run
+            return TableExportOutcome(run_id, "complete", run.items, run.manifest_key)
+        stop = threading.Event()
         exporters = [
             _Segment(
                 run_id=run_id,
@@ -229,18 +263,26 @@ class TableExporter:
                 out_of_time=lambda: seconds_left() <= 0,
                 part_bytes=part_bytes,
                 page_items=page_items,
+                stop=stop,
             )
             for index in range(len(run.segments))
         ]
-        run = replace(
-            run, segments=list(self.workers.map(_Segment.export, exporters, run.segments))
-        )
+        # Every segment ends before the invocation goes on (or raises the first failure).
+        futures = [
+            self.workers.submit(exporter.export, progress)
+            for exporter, progress in zip(exporters, run.segments, strict=True)
+        ]
+        wait(futures)
+        run = replace(run, segments=[future.result() for future in futures])
         if not all(segment.done for segment in run.segments):
-            self.continuations.send(run_id)
+            # Released first: the continuation must never find the lease still held (it would
+            # be answered "busy"). A crash between the two leaves the run free and this
+            # invocation's own trigger to come back (SQS visibility timeout, Lambda's retries).
             self.runs.release(run_id, owner, run.segments)
+            self.continuations.send(run_id)
             return TableExportOutcome(run_id, "continuing", run.items)
         manifest_key = self._write_manifest(run)
-        self.runs.finish(run_id, owner, manifest_key)
+        self.runs.finish(run_id, owner, manifest_key, run.segments)
         return TableExportOutcome(run_id, "complete", run.items, manifest_key)
 
     def _write_manifest(self, run: ExportRun) -> str:

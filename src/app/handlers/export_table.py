@@ -3,7 +3,10 @@
 * EventBridge schedule: starts (or resumes) the run named after the scheduled time, so a
   duplicate trigger for the same time joins the same run instead of starting a second one.
 * Direct invocation: ``{}`` starts a new run; ``{"run_id": "..."}`` resumes one.
-* SQS continuation queue: ``{"run_id": "..."}``, sent by a run that ran short of time.
+* SQS continuation queue: ``{"run_id": "..."}``, sent by a run that ran short of time. A
+  continuation is acknowledged only when its run is complete or this invocation handed it on;
+  one that finds the run leased (``busy``, ``superseded``) is reported as a batch item failure
+  and comes back after the queue's visibility timeout, when the run is free or finished.
 """
 
 import os
@@ -37,6 +40,12 @@ RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": "..."} resumes one'
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+UNACKNOWLEDGED = frozenset({"busy", "superseded"})
+"""Outcomes after which no one may be left to carry the run on: the continuation must return."""
+
+
+class RunLeasedError(Exception):
+    """The continuation's run is leased by another invocation: redeliver it later."""
 
 
 def _parse_run_id(raw: object) -> str:
@@ -85,7 +94,14 @@ def handle(
         def continue_run(record: SQSRecord) -> None:
             with reported_failures(record.message_id):
                 document = parse_json_object(record.body, allowed=frozenset({"run_id"}))
-                export(_parse_run_id(document.get("run_id")))
+                outcome = export(_parse_run_id(document.get("run_id")))
+            if outcome.status in UNACKNOWLEDGED:
+                logger.info(
+                    "run leased elsewhere; the continuation will be redelivered",
+                    extra={"message_id": record.message_id, "run_id": outcome.run_id},
+                )
+                metrics.add_metric(name="ContinuationsDeferred", unit="Count", value=1)
+                raise RunLeasedError(outcome.run_id)
 
         return dict(
             process_partial_response(

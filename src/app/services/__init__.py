@@ -4,7 +4,7 @@ service's own terms (items, exports), translating AWS failures into :class:`Depe
 from app.services.continuations import ContinuationQueue
 from app.services.errors import DependencyError
 from app.services.export_runs import ExportRun, ExportRunsTable, LeaseLostError, SegmentProgress
-from app.services.exports import ExportResult, ExportsBucket
+from app.services.exports import ExportResult, ExportsBucket, UploadGoneError
 from app.services.items import Item, ItemsTable, ScanPage
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "LeaseLostError",
     "ScanPage",
     "SegmentProgress",
+    "UploadGoneError",
 ]

@@ -6,8 +6,9 @@ is conditional on still holding it, so a run that lost its lease cannot overwrit
 """
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.exceptions import ClientError
@@ -42,6 +43,7 @@ class ExportRun:
     run_id: str
     segments: list[SegmentProgress]
     complete: bool = False
+    manifest_key: str | None = None
 
     @property
     def items(self) -> int:
@@ -77,9 +79,10 @@ class ExportRunsTable:
     def claim(self, run: ExportRun, owner: str, now: int, lease_seconds: int) -> ExportRun | None:
         """Take the lease on run ``run.run_id``, recording it as ``run`` if it is new.
 
-        Returns the run as stored (a resumed run's saved progress), or ``None`` when it is
-        finished or another owner's lease has not expired. One conditional write does both,
-        so that two invocations starting the same run at once cannot both hold it.
+        Returns the run as stored (a resumed run's saved progress); a finished run as it was
+        finished (``complete``, not claimed); ``None`` while another owner's lease has not
+        expired. One conditional write does it all, so that two invocations starting the same
+        run at once cannot both hold it, and a failed condition returns the item that failed it.
         """
         segment_names, values = _segments_placeholders(run.segments)
         values |= {
@@ -111,18 +114,21 @@ class ExportRunsTable:
                 ExpressionAttributeNames=segment_names | {"#status": "status"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except AWS_ERRORS as error:
-            if _condition_failed(error):
-                return None
-            raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
-        attributes = response["Attributes"]
-        total = int(attributes["total_segments"]["N"])
-        segments = [
-            SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
-            for index in range(total)
-        ]
-        return ExportRun(run_id=run.run_id, segments=segments)
+            if not (isinstance(error, ClientError) and _condition_failed(error)):
+                raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
+            # DynamoDB returns the item that failed the condition (ALL_OLD) with the error.
+            stored = cast("dict[str, Any]", error.response).get("Item", {})
+            if stored.get("status", {}).get("S") != "complete":
+                return None  # leased by a live owner
+            return replace(
+                _stored_run(run.run_id, stored),
+                complete=True,
+                manifest_key=stored["manifest_key"]["S"],
+            )
+        return _stored_run(run.run_id, response["Attributes"])
 
     def save_segment(self, run_id: str, owner: str, index: int, segment: SegmentProgress) -> None:
         self._update_leased(
@@ -141,13 +147,20 @@ class ExportRunsTable:
             run_id, owner, f"SET {assignments} REMOVE lease_owner, lease_expires", names, values
         )
 
-    def finish(self, run_id: str, owner: str, manifest_key: str) -> None:
+    def finish(
+        self, run_id: str, owner: str, manifest_key: str, segments: list[SegmentProgress]
+    ) -> None:
+        """Record the run as complete, with every segment's final progress (what a duplicate
+        trigger of the finished run answers with)."""
+        names, values = _segments_placeholders(segments)
+        assignments = "".join(f", {name} = :{name[1:]}" for name in names)
         self._update_leased(
             run_id,
             owner,
-            "SET #status = :complete, manifest_key = :manifest REMOVE lease_owner, lease_expires",
-            names={"#status": "status"},
-            values={":complete": {"S": "complete"}, ":manifest": {"S": manifest_key}},
+            f"SET #status = :complete, manifest_key = :manifest{assignments} "
+            "REMOVE lease_owner, lease_expires",
+            names=names | {"#status": "status"},
+            values=values | {":complete": {"S": "complete"}, ":manifest": {"S": manifest_key}},
         )
 
     def _update_leased(
@@ -171,6 +184,15 @@ class ExportRunsTable:
             if _condition_failed(error):
                 raise LeaseLostError(run_id) from error
             raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
+
+
+def _stored_run(run_id: str, attributes: Mapping[str, Any]) -> ExportRun:
+    total = int(attributes["total_segments"]["N"])
+    segments = [
+        SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
+        for index in range(total)
+    ]
+    return ExportRun(run_id=run_id, segments=segments)
 
 
 def _condition_failed(error: Exception) -> bool:

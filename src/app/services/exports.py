@@ -33,6 +33,11 @@ class ExportResult:
     """False when the object was already there: a retry of an export that had succeeded."""
 
 
+class UploadGoneError(DependencyError):
+    """S3 no longer knows the multipart upload: aborted (the bucket's lifecycle rule), or, at
+    completion, possibly completed long ago. Its parts are gone; the caller starts again."""
+
+
 class ExportsBucket:
     """The exports bucket, written with the writer role's session."""
 
@@ -87,6 +92,8 @@ class ExportsBucket:
                 Bucket=self.bucket_name, Key=key, UploadId=upload_id, PartNumber=number, Body=body
             )
         except AWS_ERRORS as error:
+            if _upload_gone(error):
+                raise UploadGoneError.wrap(self.bucket_name, "UploadPart", error) from error
             raise DependencyError.wrap(self.bucket_name, "UploadPart", error) from error
         return response["ETag"]
 
@@ -106,9 +113,8 @@ class ExportsBucket:
         except AWS_ERRORS as error:
             if _precondition_failed(error):
                 return False
-            raise DependencyError.wrap(
-                self.bucket_name, "CompleteMultipartUpload", error
-            ) from error
+            wrap = UploadGoneError.wrap if _upload_gone(error) else DependencyError.wrap
+            raise wrap(self.bucket_name, "CompleteMultipartUpload", error) from error
         return True
 
 
@@ -116,4 +122,10 @@ def _precondition_failed(error: Exception) -> bool:
     """S3's answer to ``If-None-Match: *`` when the key exists."""
     return isinstance(error, ClientError) and (
         error.response.get("Error", {}).get("Code") == "PreconditionFailed"
+    )
+
+
+def _upload_gone(error: Exception) -> bool:
+    return isinstance(error, ClientError) and (
+        error.response.get("Error", {}).get("Code") == "NoSuchUpload"
     )
