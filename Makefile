@@ -91,11 +91,11 @@ e2e: $(BIN)/.installed $(SAM_VENV)/.installed ## The end-to-end tier: whole comm
 infra: $(BIN)/.installed $(CHECKOV_VENV)/.installed $(SAM_VENV)/.installed ## The infra tier: template, translation, pipeline, scanners, sam init
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/infra
 
-# make test runs tests/test_soak.py at scale 1 (2,000 invocations); this runs it SOAK_SCALE times longer.
+# make test runs tests/integration/test_soak.py at scale 1 (2,000 invocations); this runs it SOAK_SCALE times longer.
 .PHONY: soak
 soak: SOAK_SCALE ?= 5
 soak: $(BIN)/.installed ## The load soak, longer: SOAK_SCALE (5) x 2,000 invocations through the local runner
-	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -q tests/test_soak.py
+	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -q tests/integration/test_soak.py
 
 .PHONY: invoke
 invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (default: its happy-path event) locally
@@ -115,7 +115,7 @@ build: $(SAM_VENV)/.installed ## sam build (artifacts in .aws-sam/)
 
 # `make bench` measures a `sam build` of its own (.aws-sam/bench/build, so .aws-sam/build stays what
 # `make build` made), offline against the embedded AWS, for several minutes: see bench/run.py.
-# Not part of `make test`, which runs a tiny version of it (tests/test_bench_smoke.py).
+# Not part of `make test`, which runs a tiny version of it (tests/e2e/test_bench_smoke.py).
 BENCH_BUILD := .aws-sam/bench
 .PHONY: bench
 bench: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold starts, warm overhead, STS, memory, sizes, table export vs same-run baselines

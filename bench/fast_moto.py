@@ -13,7 +13,7 @@ it is active: pages start at the exclusive start key by bisection in an order ca
 format, are encoded with :func:`json.dumps`. Everything else (the page size limit, segments,
 ``Limit``, ``LastEvaluatedKey``, ``Count``/``ScannedCount``, filter and projection expressions)
 keeps moto's own code, and anything else falls back to it: indexes, tables with a range key,
-legacy ``ScanFilter`` conditions, binary values. ``tests/test_bench_smoke.py`` checks that both
+legacy ``ScanFilter`` conditions, binary values. ``tests/e2e/test_bench_smoke.py`` checks that both
 return the same pages.
 """
 

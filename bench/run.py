@@ -85,7 +85,7 @@ QUICK = Settings(
     importtime=("GetItemFunction",),
     importtime_repeats=1,
 )
-"""What ``tests/test_bench_smoke.py`` runs: every phase and the whole report, in seconds."""
+"""What ``tests/e2e/test_bench_smoke.py`` runs: every phase and the whole report, in seconds."""
 
 
 def progress(message: str) -> None:

@@ -40,7 +40,7 @@ NOT_COPIED = (
     "cookiecutter.json",
     "hooks",
     "{{cookiecutter.*}}",  # the folder cookiecutter renders the project from
-    "tests/test_sam_init.py",  # renders this template: a generated project is not one
+    "tests/infra/test_sam_init.py",  # renders this template: a generated project is not one
     "bench/results",  # measurements of this checkout, not of the new service
     ".git",
     ".venv",
@@ -186,7 +186,7 @@ class Rewrite:
 def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
     """Every project-specific value of the live files, and what the answers make of it.
 
-    A rewrite that no longer matches fails the hook (and tests/test_sam_init.py), so a change to the
+    A rewrite that no longer matches fails the hook (and tests/infra/test_sam_init.py), so a change to the
     live files cannot leave a name of this project in generated ones unnoticed.
     """
     items_service_name = re.escape(SOURCE.service)
@@ -211,7 +211,7 @@ def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
             "deploy/bootstrap.yaml", r"of the\n  items service,", f"of\n  {new.project},", at_most=1
         ),
         # A generated project is no template: its README and Makefile lose what is about making one
-        # (at most once each; tests/test_sam_init.py checks that nothing of it is left).
+        # (at most once each; tests/infra/test_sam_init.py checks that nothing of it is left).
         Rewrite(
             "README.md",
             r"^## Start a new service from this template\n(?s:.*?)(?=^## |\Z)",
@@ -285,7 +285,7 @@ def apply_rewrites(
 def too_long(source: Path, target: Path, changed: list[str]) -> list[str]:
     """Python lines the answers pushed over ruff's line-length (`make test` would stop at them).
 
-    The live files keep room for long answers, and tests/test_sam_init.py renders long ones; this
+    The live files keep room for long answers, and tests/infra/test_sam_init.py renders long ones; this
     names the line when that room runs out. Lines already long in the source are ruff's business.
     """
     pyproject = target / "pyproject.toml"

@@ -9,6 +9,8 @@ import collections
 import functools
 import json
 import os
+import socket
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -85,6 +87,44 @@ botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())
+
+
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "integration", "e2e", "infra")
+"""A folder and a marker each: unit needs no AWS at all (not even moto), integration runs against
+moto, the embedded AWS and worker processes, e2e runs whole commands and the real SAM CLI, infra
+checks the template, its translation, the pipeline, the scanners and ``sam init``."""
+UNIT_FORBIDDEN_FIXTURES = frozenset({"aws", "stack", "api_calls"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier; a test outside a tier's folder, or a unit test that asks
+    for AWS, is a collection error rather than a test in no tier."""
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.nodeid}: a test belongs in tests/<tier>/, {TIERS}")
+        if tier == "unit":
+            asked = UNIT_FORBIDDEN_FIXTURES & set(getattr(item, "fixturenames", ()))
+            if asked:
+                raise pytest.UsageError(f"{item.nodeid}: a unit test uses no AWS: {asked}")
+        item.add_marker(tier)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A unit test that opens a connection or starts a process fails at once, saying which."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("a unit test may not open a connection or start a process")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "connect", refuse)
+        patch.setattr(subprocess.Popen, "__init__", refuse)
+        yield
 
 
 @pytest.fixture(scope="session")

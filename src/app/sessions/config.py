@@ -3,7 +3,7 @@
 botocore's defaults (60 s connect, 60 s read, legacy retries) let one slow call outlive the whole
 Lambda timeout, which turns a brief AWS hiccup into a timed-out invocation with no useful error.
 These bounds keep the worst case of one call (every attempt timing out, plus backoff) inside the
-function timeout; ``tests/test_template.py`` checks that against the template.
+function timeout; ``tests/infra/test_template.py`` checks that against the template.
 """
 
 from botocore.config import Config

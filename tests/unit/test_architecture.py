@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-APP = Path(__file__).resolve().parent.parent / "src" / "app"
+APP = Path(__file__).resolve().parents[2] / "src" / "app"
 
 # What each layer may import from the app (besides itself). Anything not listed is a violation.
 ALLOWED = {

@@ -17,7 +17,7 @@ from app.sessions import worst_case_call_seconds
 from tests.conftest import EVENTS, EXPECTED, REGION
 from tools import sam_template
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 LAMBDA_PROVIDED = {
     "AWS_REGION",
     "AWS_DEFAULT_REGION",

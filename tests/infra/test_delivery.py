@@ -26,7 +26,7 @@ from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from tests.conftest import REGION
 from tools import sam_template
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 PIPELINE = WORKFLOWS / "pipeline.yml"
 BOOTSTRAP = ROOT / "deploy" / "bootstrap.yaml"

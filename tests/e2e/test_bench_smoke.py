@@ -26,7 +26,7 @@ from bench.fast_moto import fast_scan
 from tests.conftest import REGION
 from tools import sam_template
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- The quick run --------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from tools.execution_environment import Code
 from tools.local_lambda import LocalAws
 from tools.seed import load_seed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = EVENTS / "seed.json"
 SEEDED = {item["item_id"]: item for item in load_seed()["ItemsTable"]}
 FUNCTIONS = sorted({name.split("/")[0] for name in event_names()})

@@ -1,7 +1,7 @@
 """Template scanners and the hardening they cannot see.
 
 - cfn-lint on template.yaml and on its translation (dev, prod, cross-account): no warnings
-  (tests/test_template.py owns the errors).
+  (tests/infra/test_template.py owns the errors).
 - checkov on the translation, from its own venv (``make scan`` builds it; ``make test`` too):
   nothing failed, and every suppression in the template says why.
 - What no scanner checks: data kept in prod only (DeletionPolicy/UpdateReplacePolicy through
@@ -22,7 +22,7 @@ from cfnlint.api import ManualArgs, lint
 from tests.conftest import REGION
 from tools import sam_template
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 PARAMETER_SETS = {
     "dev": {},
