@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
 
+from app.exact_json import dumps
 from app.services import (
     ContinuationQueue,
     ExportRun,
@@ -68,7 +69,7 @@ class _GzipPart:
 
     def add(self, items: list[Item]) -> None:
         for item in items:
-            line = json.dumps(item, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+            line = dumps(item).encode() + b"\n"  # numbers exact, unlike json.dumps
             self.size += self._file.write(self._compressor.compress(line))
         self.items += len(items)
 

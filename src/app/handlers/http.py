@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from app.exact_json import dumps
 from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
@@ -57,8 +58,12 @@ def _dependency_failed(error: DependencyError) -> ErrorResponse:
 
 
 def new_resolver() -> APIGatewayHttpResolver:
-    """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500."""
-    resolver = APIGatewayHttpResolver()
+    """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500.
+
+    Bodies are written by :func:`app.exact_json.dumps`: Powertools' default serializer writes a
+    Decimal as a JSON string, which would turn an item's numbers into text.
+    """
+    resolver = APIGatewayHttpResolver(serializer=dumps)
     resolver.exception_handler(InvalidRequestError)(_invalid_request)
     resolver.exception_handler(binascii.Error)(_undecodable_body)
     resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)
