@@ -364,8 +364,13 @@ Resources:
     Properties:
       Handler: toy.slow
       Timeout: 1
+  ExactFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy.exact
 """
 TOY_CODE = """\
+import decimal
 import time
 
 
@@ -375,6 +380,10 @@ def boom(event, context):
 
 def slow(event, context):
     time.sleep(60)
+
+
+def exact(event, context):
+    return {"price": decimal.Decimal("12345678901234567.5")}
 """
 
 
@@ -403,6 +412,22 @@ def test_an_unhandled_error_is_returned_as_lambda_returns_it(
     assert response["errorMessage"] == "no such thing"
     assert response["requestId"]
     assert "[ERROR] ValueError: no such thing" in err  # and the traceback, in the log
+
+
+def test_a_returned_decimal_comes_back_with_every_digit(
+    local: LocalAws, toy_template: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's runtime writes a Decimal as its text, not a float (12345678901234568)."""
+    code = _main(
+        "ExactFunction", "-t", str(toy_template), "-e", str(EVENTS / "seed.json"),
+        "--endpoint-url", local.aws.endpoint_url, "--stack-name", "toy-exact",
+    )  # fmt: skip
+    out, _ = capfd.readouterr()
+    assert code == 0
+    assert out.splitlines() == ['{"price": 12345678901234567.5}']
+    toy = LocalAws(local.aws, provision.deploy(local.aws, toy_template, stack_name="toy-exact2"))
+    (invocation,) = local_lambda.invoke(toy, "ExactFunction", [{}], stderr=subprocess.DEVNULL)
+    assert invocation.response == {"price": Decimal("12345678901234567.5")}
 
 
 def test_a_function_that_runs_past_its_timeout_is_stopped(
