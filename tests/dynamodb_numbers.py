@@ -42,3 +42,17 @@ def typed(value: Any) -> Any:
     if isinstance(value, list):
         return [typed(member) for member in value]
     return (type(value).__name__, value)
+
+
+def same_json(output: Any, expected: Any) -> bool:
+    """Whether ``output``, as :func:`exact` read it, holds ``expected`` (numbers int or Decimal),
+    every number exactly: as floats ``12345678901234568.0 == 12345678901234567.5``."""
+
+    def decimals(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: decimals(member) for key, member in value.items()}
+        if isinstance(value, list):
+            return [decimals(member) for member in value]
+        return Decimal(value) if type(value) is int else value
+
+    return bool(typed(output) == typed(decimals(expected)))
