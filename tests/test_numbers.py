@@ -17,7 +17,7 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.exact_json import dumps
+from app.services.exact_json import dumps
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import MAX_DIGITS, NUMBERS, exact, typed
 from tests.handler_calls import call, context_for

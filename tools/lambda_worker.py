@@ -148,8 +148,8 @@ def _marshal(response: Any) -> str:  # noqa: ANN401 - whatever the handler retur
     exact text (the runtime writes ``RawJSON(str(decimal))``; NaN as NaN), never a rounded float.
 
     ``json.dumps`` cannot write raw text, so this is its own C encoder with a string encoder that
-    leaves a :class:`_RawDecimal` unquoted (``app.exact_json`` does the same for the functions;
-    this file imports only the standard library).
+    leaves a :class:`_RawDecimal` unquoted (as ``app.services.exact_json`` does for the
+    functions; this file imports only the standard library).
     """
     encode = make_encoder(None, _decimal_text, _string, None, ": ", ", ", False, False, True)
     return "".join(encode(response, 0))

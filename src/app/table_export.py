@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import IO
 
-from app.exact_json import dumps
 from app.services import (
     ContinuationQueue,
     ExportRun,
@@ -35,6 +34,7 @@ from app.services import (
     ItemsTable,
     SegmentProgress,
 )
+from app.services.exact_json import dumps
 
 SEGMENTS = 4
 MIN_PART_BYTES = 5 * 1024 * 1024

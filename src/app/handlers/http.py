@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from app.exact_json import dumps
 from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
+from app.services.exact_json import dumps
 
 ErrorResponse = Response[dict[str, str]]
 
@@ -60,8 +60,8 @@ def _dependency_failed(error: DependencyError) -> ErrorResponse:
 def new_resolver() -> APIGatewayHttpResolver:
     """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500.
 
-    Bodies are written by :func:`app.exact_json.dumps`: Powertools' default serializer writes a
-    Decimal as a JSON string, which would turn an item's numbers into text.
+    Bodies are written by ``services.exact_json.dumps``: Powertools' default serializer writes
+    a Decimal as a JSON string, which would turn an item's numbers into text.
     """
     resolver = APIGatewayHttpResolver(serializer=dumps)
     resolver.exception_handler(InvalidRequestError)(_invalid_request)

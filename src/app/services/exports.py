@@ -16,8 +16,8 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from app.exact_json import dumps
 from app.services.errors import AWS_ERRORS, DependencyError
+from app.services.exact_json import dumps
 from app.sessions import s3_client
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import GetItemInputTypeDef, ScanInputTypeDef
 
 JsonValue: TypeAlias = "bool | Decimal | str | list[JsonValue] | dict[str, JsonValue] | None"
-"""An item in JSON terms; numbers are exact Decimals, written by :func:`app.exact_json.dumps`."""
+"""An item in JSON terms; its numbers are exact Decimals, which ``exact_json.dumps`` writes."""
 Item: TypeAlias = dict[str, JsonValue]
 
 KEY_ATTRIBUTE = "item_id"
