@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,6 +69,8 @@ class Invocation:
     init_api_calls: dict[str, int] = field(default_factory=dict)
     resources: dict[str, int] = field(default_factory=dict)
     """The worker after the invocation: ``rss_kb``, ``open_fds``, ``sockets`` (Linux only)."""
+    payload: str = ""
+    """``response`` as the runtime wrote it: JSON text, what ``aws lambda invoke`` would print."""
 
 
 @dataclass(frozen=True)
@@ -200,16 +203,18 @@ class _Messages:
 def _timed_out(request_id: str, function: Function) -> Invocation:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     seconds = function.timeout_seconds
+    response = {
+        "errorMessage": f"{stamp} {request_id} Task timed out after {seconds:.2f} seconds",
+        "errorType": "Sandbox.Timedout",
+    }
     return Invocation(
         request_id=request_id,
-        response={
-            "errorMessage": f"{stamp} {request_id} Task timed out after {seconds:.2f} seconds",
-            "errorType": "Sandbox.Timedout",
-        },
+        response=response,
         error=True,
         duration_ms=seconds * 1000.0,
         init_duration_ms=None,
         max_memory_mb=0,
+        payload=json.dumps(response),
     )
 
 
@@ -297,7 +302,7 @@ def _converse(
             continue
         invocation = Invocation(
             request_id=message["request_id"],
-            response=json.loads(message["payload"]),
+            response=json.loads(message["payload"], parse_float=Decimal),  # every digit kept
             error=message["error"],
             duration_ms=message["duration_ms"],
             init_duration_ms=message["init_duration_ms"],
@@ -305,6 +310,7 @@ def _converse(
             api_calls=message["api_calls"],
             init_api_calls=message["init_api_calls"],
             resources=message.get("resources", {}),
+            payload=message["payload"],
         )
         invocations.append(invocation)
         if on_invocation:

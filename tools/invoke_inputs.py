@@ -53,6 +53,8 @@ def default_event(template_path: Path, function_id: str) -> Path:
 
 
 def read_json(path: Path, what: str) -> Any:  # noqa: ANN401 - any JSON document
+    """``path`` parsed as Lambda's runtime parses an event: numbers with a fraction as floats,
+    which is what a handler gets in Lambda (seed files are read again by ``load_seed``, exactly)."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

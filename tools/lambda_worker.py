@@ -19,12 +19,14 @@ import importlib
 import importlib.abc
 import importlib.util
 import json
+import math
 import os
 import resource
 import sys
 import time
 import traceback
 import uuid
+from _json import encode_basestring_ascii, make_encoder
 from collections.abc import Callable, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -125,15 +127,32 @@ def _init(handler: str) -> tuple[Callable[..., Any] | None, dict[str, Any] | Non
     return None, payload
 
 
-def _marshal(response: Any) -> str:  # noqa: ANN401 - whatever the handler returned
-    """The response as Lambda's runtime serializes it (Decimal as a number)."""
+class _RawDecimal(str):
+    """A Decimal's text, written unquoted by :func:`_marshal`."""
 
-    def decimal_as_number(value: object) -> float:
-        if isinstance(value, decimal.Decimal):
-            return float(value)
+    __slots__ = ()
+
+
+def _decimal_text(value: object) -> object:
+    if not isinstance(value, decimal.Decimal):
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return math.nan if value.is_nan() else _RawDecimal(value)
 
-    return json.dumps(response, default=decimal_as_number)
+
+def _string(text: str) -> str:
+    return text if type(text) is _RawDecimal else encode_basestring_ascii(text)
+
+
+def _marshal(response: Any) -> str:  # noqa: ANN401 - whatever the handler returned
+    """The response as Lambda's runtime serializes it: json.dumps' layout, and a Decimal as its
+    exact text (the runtime writes ``RawJSON(str(decimal))``; NaN as NaN), never a rounded float.
+
+    ``json.dumps`` cannot write raw text, so this is its own C encoder with a string encoder that
+    leaves a :class:`_RawDecimal` unquoted (as ``app.services.exact_json`` does for the
+    functions; this file imports only the standard library).
+    """
+    encode = make_encoder(None, _decimal_text, _string, None, ": ", ", ", False, False, True)
+    return "".join(encode(response, 0))
 
 
 def _invoke(

@@ -97,8 +97,9 @@ def _say(message: str) -> None:
 
 
 def _print_response(invocation: Invocation) -> None:
-    """Each response on stdout as soon as it arrives, one JSON document per line."""
-    print(json.dumps(invocation.response), flush=True)
+    """Each response on stdout as soon as it arrives, one JSON document per line: the payload
+    as the runtime wrote it (a response's numbers exact, as Lambda returns them)."""
+    print(invocation.payload, flush=True)
 
 
 def _read_event(path: Path) -> object:

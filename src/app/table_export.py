@@ -43,6 +43,7 @@ from app.services import (
     SegmentProgress,
     UploadGoneError,
 )
+from app.services.exact_json import dumps
 
 SEGMENTS = 4
 MIN_PART_BYTES = 5 * 1024 * 1024
@@ -78,7 +79,7 @@ class _GzipPart:
 
     def add(self, items: list[Item]) -> None:
         for item in items:
-            line = json.dumps(item, separators=(",", ":"), sort_keys=True).encode() + b"\n"
+            line = dumps(item).encode() + b"\n"  # numbers exact, unlike json.dumps
             self.size += self._file.write(self._compressor.compress(line))
         self.items += len(items)
 

@@ -24,6 +24,7 @@ import pytest
 
 from app.models import export_id_for
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
+from tests.dynamodb_numbers import exact, same_json
 from tools import (
     execution_environment,
     invoke_inputs,
@@ -78,15 +79,6 @@ def _objects(local: LocalAws) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
-def _json_equal(a: Any, b: Any) -> bool:
-    def normal(value: Any) -> Any:
-        return json.loads(
-            json.dumps(value, default=lambda d: float(d) if isinstance(d, Decimal) else d)
-        )
-
-    return bool(normal(a) == normal(b))
-
-
 def _matches(response: Any, expected: dict[str, Any]) -> None:
     for key, value in expected.items():
         if key == "batchItemFailures":
@@ -105,7 +97,7 @@ def test_every_event_gets_its_expected_response(name: str, outcomes: dict[str, A
 
 def test_a_found_item_is_returned_as_seeded(outcomes: dict[str, Any]) -> None:
     invocation, _ = outcomes["GetItemFunction/found"]
-    assert _json_equal(json.loads(invocation.response["body"]), SEEDED["42"])
+    assert same_json(exact(invocation.response["body"]), SEEDED["42"])
 
 
 def test_api_exports_are_in_the_bucket_and_rejections_wrote_nothing(
@@ -127,7 +119,7 @@ def test_api_exports_are_in_the_bucket_and_rejections_wrote_nothing(
         fields = json.loads(event["body"]).get("fields")
         item = SEEDED[event["pathParameters"]["item_id"]]
         wanted = {k: v for k, v in item.items() if not fields or k in {"item_id", *fields}}
-        assert _json_equal(json.loads(objects[key])["item"], wanted), name
+        assert same_json(exact(objects[key])["item"], wanted), name
 
 
 def test_queue_exports_exactly_the_records_it_does_not_report_failed(
@@ -238,7 +230,7 @@ def test_default_make_invoke_runs_the_default_event_on_its_own_embedded_aws() ->
     (line,) = result.stdout.splitlines()
     response = json.loads(line)
     assert response["statusCode"] == 200
-    assert _json_equal(json.loads(response["body"]), SEEDED["42"])
+    assert same_json(exact(response["body"]), SEEDED["42"])
     assert "Traceback" not in result.stderr
 
 
@@ -364,8 +356,13 @@ Resources:
     Properties:
       Handler: toy.slow
       Timeout: 1
+  ExactFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: toy.exact
 """
 TOY_CODE = """\
+import decimal
 import time
 
 
@@ -375,6 +372,10 @@ def boom(event, context):
 
 def slow(event, context):
     time.sleep(60)
+
+
+def exact(event, context):
+    return {"price": decimal.Decimal("12345678901234567.5")}
 """
 
 
@@ -403,6 +404,22 @@ def test_an_unhandled_error_is_returned_as_lambda_returns_it(
     assert response["errorMessage"] == "no such thing"
     assert response["requestId"]
     assert "[ERROR] ValueError: no such thing" in err  # and the traceback, in the log
+
+
+def test_a_returned_decimal_comes_back_with_every_digit(
+    local: LocalAws, toy_template: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Lambda's runtime writes a Decimal as its text, not a float (12345678901234568)."""
+    code = _main(
+        "ExactFunction", "-t", str(toy_template), "-e", str(EVENTS / "seed.json"),
+        "--endpoint-url", local.aws.endpoint_url, "--stack-name", "toy-exact",
+    )  # fmt: skip
+    out, _ = capfd.readouterr()
+    assert code == 0
+    assert out.splitlines() == ['{"price": 12345678901234567.5}']
+    toy = LocalAws(local.aws, provision.deploy(local.aws, toy_template, stack_name="toy-exact2"))
+    (invocation,) = local_lambda.invoke(toy, "ExactFunction", [{}], stderr=subprocess.DEVNULL)
+    assert invocation.response == {"price": Decimal("12345678901234567.5")}
 
 
 def test_a_function_that_runs_past_its_timeout_is_stopped(

@@ -12,6 +12,7 @@ from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
+from app.services.exact_json import dumps
 
 ErrorResponse = Response[dict[str, str]]
 
@@ -57,8 +58,12 @@ def _dependency_failed(error: DependencyError) -> ErrorResponse:
 
 
 def new_resolver() -> APIGatewayHttpResolver:
-    """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500."""
-    resolver = APIGatewayHttpResolver()
+    """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500.
+
+    Bodies are written by ``services.exact_json.dumps``: Powertools' default serializer writes
+    a Decimal as a JSON string, which would turn an item's numbers into text.
+    """
+    resolver = APIGatewayHttpResolver(serializer=dumps)
     resolver.exception_handler(InvalidRequestError)(_invalid_request)
     resolver.exception_handler(binascii.Error)(_undecodable_body)
     resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)

@@ -9,7 +9,6 @@ and is acknowledged without writing, which also makes retries idempotent. Versio
 second line of defence against deletes.
 """
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from app.services.errors import AWS_ERRORS, DependencyError
+from app.services.exact_json import dumps
 from app.sessions import s3_client
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ class ExportsBucket:
     def write(self, item_id: str, export_id: str, document: dict[str, Any]) -> ExportResult:
         """Store ``document`` under a key of its own, never replacing an existing object."""
         key = self.key_for(item_id, export_id)
-        body = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
+        body = dumps(document).encode()  # numbers as exact as DynamoDB holds them
         return ExportResult(key=key, created=self.put_new(key, body, "application/json"))
 
     def put_new(self, key: str, body: bytes | IO[bytes], content_type: str) -> bool:

@@ -15,7 +15,8 @@ from app.sessions import dynamodb_client
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import GetItemInputTypeDef, ScanInputTypeDef
 
-JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonValue: TypeAlias = "bool | Decimal | str | list[JsonValue] | dict[str, JsonValue] | None"
+"""An item in JSON terms; its numbers are exact Decimals, which ``exact_json.dumps`` writes."""
 Item: TypeAlias = dict[str, JsonValue]
 
 KEY_ATTRIBUTE = "item_id"
@@ -25,10 +26,11 @@ _ITEMS_AS_SENT = "ItemsAsSent"
 def _to_json(attribute: Mapping[str, Any]) -> JsonValue:
     """A DynamoDB attribute value (``{"N": "1.50"}``...) in JSON terms.
 
-    Whole numbers stay ints, other numbers become floats, binary stays base64 text (as DynamoDB
-    sends it; botocore's parsed responses hold bytes, which are encoded back), and sets become
-    lists sorted by ``repr``. One pass, straight from the wire format: boto3's TypeDeserializer
-    would build Decimals, sets and Binary objects only for them to be converted again.
+    Numbers become Decimals, exactly what DynamoDB stored (a float would keep about 16 of its 38
+    digits), binary stays base64 text (as DynamoDB sends it; botocore's parsed responses hold
+    bytes, which are encoded back), and sets become lists: numbers in numeric order, the others
+    sorted by ``repr``. One pass, straight from the wire format: boto3's TypeDeserializer would
+    build sets and Binary objects only for them to be converted again.
     """
     ((kind, value),) = attribute.items()
     try:
@@ -38,11 +40,6 @@ def _to_json(attribute: Mapping[str, Any]) -> JsonValue:
     return convert(value)
 
 
-def _number(text: str) -> int | float:
-    number = Decimal(text)
-    return int(number) if number == number.to_integral_value() else float(number)
-
-
 def _base64(value: str | bytes) -> str:
     return value if isinstance(value, str) else base64.b64encode(value).decode()
 
@@ -50,13 +47,13 @@ def _base64(value: str | bytes) -> str:
 _CONVERTERS: dict[str, Callable[[Any], JsonValue]] = {
     "S": lambda value: value,
     "BOOL": lambda value: value,
-    "N": _number,
+    "N": Decimal,
     "NULL": lambda _: None,
     "M": lambda value: {name: _to_json(member) for name, member in value.items()},
     "L": lambda value: [_to_json(member) for member in value],
     "B": _base64,
     "SS": lambda value: sorted(value, key=repr),
-    "NS": lambda value: sorted(map(_number, value), key=repr),
+    "NS": lambda value: cast("list[JsonValue]", sorted(map(Decimal, value))),
     "BS": lambda value: sorted(map(_base64, value), key=repr),
 }
 
@@ -84,6 +81,8 @@ def _keep_items_as_sent(
     if not isinstance(body, dict):
         return
     customized_response_dict[_ITEMS_AS_SENT] = body.pop("Items", [])
+    # What is left holds no item numbers: keys' numbers are {"N": "..."} text, and the counts and
+    # capacity units (parsed as floats by botocore anyway) come back from repr unchanged.
     response_dict["body"] = json.dumps(body).encode()
 
 
