@@ -17,12 +17,10 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.services.exact_json import dumps
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import MAX_DIGITS, NUMBERS, exact, typed
 from tests.handler_calls import call, context_for
 from tools.lambda_context import LambdaContext
-from tools.lambda_worker import _marshal
 from tools.seed import load_seed, put_items
 
 NINES = "9." + "9" * (MAX_DIGITS - 1)
@@ -158,18 +156,3 @@ def test_every_number_comes_out_exactly_through_seeding_and_every_output(
     set_id = f"{item_id}-set"
     for output, item in {**_api_outputs(stack, set_id), "table export line": lines[set_id]}.items():
         assert typed(item["set"]) == typed(sorted(number_set)), output
-
-
-@given(NUMBERS)
-@example(Decimal("12345678901234567.5"))
-def test_exact_json_writes_each_decimal_as_its_own_text(number: Decimal) -> None:
-    text = dumps({"n": number, "in": [number, {"m": number}]})
-    assert text == f'{{"in":[{number},{{"m":{number}}}],"n":{number}}}'
-    assert typed(exact(text)) == typed({"in": [number, {"m": number}], "n": number})
-
-
-@given(NUMBERS)
-def test_the_local_runtime_returns_a_decimal_with_every_digit(number: Decimal) -> None:
-    """Lambda's runtime writes a returned Decimal as its text; so does the local worker."""
-    payload = _marshal({"n": number, "nan": Decimal("NaN")})
-    assert payload == f'{{"n": {number}, "nan": NaN}}'
