@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.handlers.sqs import UnreportableRecordError
 from app.services import ExportsBucket, ItemsTable
 from app.sessions import RoleSpec, assumed_role_session, base_session
 from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack, load_event
@@ -471,7 +472,7 @@ def test_a_record_sqs_could_not_have_sent_fails_the_whole_batch(
     nobody exported: raising makes SQS redeliver the batch, and redelivery is idempotent."""
     event = load_event("ExportQueueFunction/batch")
     del event["Records"][0]["messageId"]
-    with pytest.raises(KeyError, match="messageId"):
+    with pytest.raises(UnreportableRecordError, match="string messageId is required"):
         call("ExportQueueFunction", event, bucket.stack, context)
 
 

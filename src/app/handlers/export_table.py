@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.sqs import reported_failures
+from app.handlers.sqs import check_records, reported_failures
 from app.invocation import within_remaining_time
 from app.models import InvalidRequestError, parse_json_object
 from app.observability import logger, metrics
@@ -81,6 +81,7 @@ def handle(
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
         return {"status": "rejected", "message": NOT_AN_OBJECT}
     if isinstance(event.get("Records"), list):
+        check_records(event["Records"])
 
         def continue_run(record: SQSRecord) -> None:
             with reported_failures(record.message_id):

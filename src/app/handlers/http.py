@@ -2,6 +2,7 @@
 
 import binascii
 import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -85,9 +86,26 @@ def _envelope_problem(event: dict[str, Any]) -> str | None:
         )
     if not isinstance(event.get("body"), str | None):
         return "the body must be a string"
-    if not isinstance(event.get("headers"), dict | None):
-        return "headers must be an object"
+    return _strings_problem(event)
+
+
+def _strings_problem(event: dict[str, Any]) -> str | None:
+    """What API Gateway always sends as strings but is not: a direct Invoke may send anything
+    there, nested without bound, and Powertools or the handler would trip on it."""
+    if not isinstance(event["requestContext"].get("stage"), str | None):
+        return "requestContext.stage must be a string"
+    for name in ("headers", "pathParameters", "queryStringParameters", "stageVariables"):
+        value = event.get(name)
+        if not (value is None or (isinstance(value, dict) and _strings(value.values()))):
+            return f"{name} must be an object of strings"
+    cookies = event.get("cookies")
+    if not (cookies is None or (isinstance(cookies, list) and _strings(cookies))):
+        return "cookies must be a list of strings"
     return None
+
+
+def _strings(values: Iterable[object]) -> bool:
+    return all(isinstance(value, str) for value in values)
 
 
 def resolve(

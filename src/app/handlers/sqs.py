@@ -9,6 +9,27 @@ from app.operations import ItemNotFoundError
 from app.services import DependencyError
 
 
+class UnreportableRecordError(ValueError):
+    """A record SQS could not have sent: without a string ``messageId`` it cannot be reported."""
+
+
+def check_records(records: list[object]) -> None:
+    """Fail the whole batch, before any record runs, if a record could not be reported.
+
+    A failure is reported by ``messageId``; acknowledging a batch with a record that has none
+    would delete messages nobody exported. Raising makes SQS deliver the whole batch again, and
+    redelivery is idempotent. The record itself is never echoed: it may nest without bound.
+    """
+    for index, record in enumerate(records):
+        if not (isinstance(record, dict) and isinstance(record.get("messageId"), str)):
+            logger.error("a record has no messageId; the batch fails whole", extra={"index": index})
+            metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
+            raise UnreportableRecordError(
+                f"record {index} of the batch is not an SQS message: an object with a string "
+                "messageId is required"
+            )
+
+
 @contextmanager
 def reported_failures(message_id: str) -> Iterator[None]:
     """Log one structured line for a record that fails, then let the batch processor report it.
