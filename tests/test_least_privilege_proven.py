@@ -8,12 +8,12 @@ bugs), so every request a worker makes is judged against the policies of the rol
   policies, and the writer role's for S3 writes, and every event gets its expected response.
 * **Needed**: for every inline statement of every role in the translated template, found there
   (so a new statement is covered without touching this file), a variant stack without that one
-  statement makes some event of a function using the role fail as AWS would: a 503 from the API,
-  batch item failures from SQS, a function error from a direct invocation. A statement that no
-  event needs fails the test: remove it, or add the event that needs it. Each action of a
-  statement with several is also removed alone, in a variant of its own; for the actions moto
-  does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a strict xfail, which fails once
-  moto starts checking them.
+  statement makes some event of a function using the role fail as AWS would: a 500 from the API
+  (no retry fixes a denial), batch item failures from SQS, a function error from a direct
+  invocation. A statement that no event needs fails the test: remove it, or add the event that
+  needs it. Each action of a statement with several is also removed alone, in a variant of its
+  own; for the actions moto does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a
+  strict xfail, which fails once moto starts checking them.
 * **Nothing more**, with the roles' own credentials: the function role cannot write to the
   bucket, the writer role cannot read the table, and the writer cannot write outside ``exports/``.
 
@@ -180,8 +180,8 @@ class Probe:
     def denied(self, invocation: Invocation) -> bool:
         """Failed the way AWS reports a denied call for this kind of event, and nothing worse."""
         response = invocation.response
-        if "requestContext" in self.event:  # API Gateway: a clean 503 with a JSON message
-            return not invocation.error and response.get("statusCode") == 503
+        if "requestContext" in self.event:  # API Gateway: a clean 500: no retry fixes a denial
+            return not invocation.error and response.get("statusCode") == 500
         if "Records" in self.event:  # SQS: more records reported for retry than expected
             if invocation.error:
                 return False

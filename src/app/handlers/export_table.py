@@ -101,9 +101,16 @@ def handle(
     except DependencyError as error:
         # Lambda retries a failed scheduled invocation; the run resumes from its checkpoint.
         logger.error(
-            "table export failed; the invocation will be retried", extra=error.log_fields()
+            "table export failed; the invocation will be retried"
+            if error.retryable
+            else "table export failed and retries will not help until the cause is fixed",
+            extra=error.log_fields(),
         )
-        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        metrics.add_metric(
+            name="DependencyFailures" if error.retryable else "DependencyMisconfigured",
+            unit="Count",
+            value=1,
+        )
         raise
 
 

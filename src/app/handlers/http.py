@@ -50,11 +50,31 @@ def _no_route(_error: Exception) -> ErrorResponse:
     return error_response(HTTPStatus.NOT_FOUND, "no such route")
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks the caller to wait: no less than the writer session's cooldown after a failed
+AssumeRole (``sessions.assumed_role.FAILURE_COOLDOWN_SECONDS``), within which a retry would only
+meet the same failure again."""
+
+
 def _dependency_failed(error: DependencyError) -> ErrorResponse:
-    """One structured line for operators (what failed, what to check); a 503 for the caller."""
+    """One structured line for operators (what failed, whether it is retryable, what to check).
+
+    The caller hears only whether to retry: a 503 with ``Retry-After`` when time may fix it
+    (throttling, timeouts, AWS 5xx), a 500 when it will not (denied, invalid, misconfigured).
+    """
     logger.error("dependency failed", extra=error.log_fields())
-    metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
-    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "temporarily unavailable, retry later")
+    if error.retryable:
+        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        response = error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, "temporarily unavailable, retry later"
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    metrics.add_metric(name="DependencyMisconfigured", unit="Count", value=1)
+    return error_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "the service cannot complete this request; retrying will not help until it is fixed",
+    )
 
 
 def new_resolver() -> APIGatewayHttpResolver:

@@ -44,9 +44,13 @@ def reported_failures(message_id: str) -> Iterator[None]:
         metrics.add_metric(name="MessagesRejected", unit="Count", value=1)
         raise
     except DependencyError as error:
-        logger.error(
-            "message failed; it will be retried",
-            extra={"message_id": message_id, **error.log_fields()},
-        )
-        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        # Reported either way: a permanent failure still goes through redelivery to the
+        # dead-letter queue, where the message waits for the fix; nothing is dropped.
+        if error.retryable:
+            message, metric = "message failed; it will be retried", "DependencyFailures"
+        else:
+            message = "message failed and retries cannot help; it will reach the dead-letter queue"
+            metric = "MessagesFailedPermanently"
+        logger.error(message, extra={"message_id": message_id, **error.log_fields()})
+        metrics.add_metric(name=metric, unit="Count", value=1)
         raise
