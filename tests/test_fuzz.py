@@ -306,7 +306,7 @@ def bucket(stack: Stack) -> Bucket:
 @pytest.fixture
 def no_data(aws: None) -> Stack:
     """The API functions' services on an AWS with no table and no bucket, for requests that must
-    be rejected before any call: a call would fail (a 503), never reach a real endpoint."""
+    be rejected before any call: a call would fail (a 500), never reach a real endpoint."""
     base = base_session(REGION)
     writer = assumed_role_session(base, RoleSpec(LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"], "fuzz"))
     services = SimpleNamespace(

@@ -29,6 +29,7 @@ in parallel threads (each a worker process).
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,9 @@ SEED = EVENTS / "seed.json"
 BASE_STACK = "least-privilege"
 ROLE_TYPE = "AWS::IAM::Role"
 FUNCTION_TYPE = "AWS::Lambda::Function"
+KEY_REUSED = "ExportItemFunction/with_idempotency_key"
+"""Sent again with other fields, it is the event that needs the writer's s3:GetObject (HeadObject
+of the object the key's first use made)."""
 SHORT_RESERVE: EnvVars = {"ExportTableFunction": {"TABLE_EXPORT_RESERVE_SECONDS": "100000"}}
 """More than the function's timeout: the run stops before its first page and must continue."""
 
@@ -197,6 +201,13 @@ def probes_for(function_id: str) -> list[Probe]:
         for name in event_names()
         if name.startswith(f"{function_id}/")
     ]
+    if function_id == KEY_REUSED.split("/", maxsplit=1)[0]:
+        reused = copy.deepcopy(load_event(KEY_REUSED))
+        reused["requestContext"]["requestId"] += "-reused"
+        reused["body"] = json.dumps({"fields": ["name"]})
+        probes.append(  # after the key's first use: the object is there, made for other fields
+            Probe(f"{KEY_REUSED} reused for other fields", function_id, reused, {"statusCode": 409})
+        )
     if function_id in SHORT_RESERVE:
         probes.append(
             Probe(

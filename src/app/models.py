@@ -4,6 +4,7 @@ Validation lives here, not in the handlers, so the API and the queue reject the 
 the same messages. Limits are deliberately tight: an id ends up in an S3 key and a log line.
 """
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -59,6 +60,18 @@ class ExportRequest:
 
     item_id: str
     fields: tuple[str, ...] | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A SHA-256 of the request's canonical form, stored with its export, so a retry that
+        reuses the export's id for another request is told so instead of answered with the first
+        export. The fields are sorted: their order does not change the export."""
+        canonical = {
+            "item_id": self.item_id,
+            "fields": None if self.fields is None else sorted(self.fields),
+        }
+        text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _parse_fields(raw: object) -> tuple[str, ...] | None:

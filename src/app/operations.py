@@ -22,7 +22,8 @@ def export_item(
     """Read the item with the base session and write it with the writer session.
 
     ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier
-    object instead of writing a second one.
+    object instead of writing a second one; reused for a different request, it is refused
+    (:class:`~app.services.exports.IdempotencyConflictError`).
     """
     item = items.get(request.item_id, request.fields)
     if item is None:
@@ -33,4 +34,4 @@ def export_item(
         "item": item,
         "item_id": request.item_id,
     }
-    return exports.write(request.item_id, export_id, document)
+    return exports.write(request.item_id, export_id, document, request.fingerprint)

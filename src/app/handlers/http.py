@@ -13,6 +13,7 @@ from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
+from app.services.exports import IdempotencyConflictError
 
 ErrorResponse = Response[dict[str, str]]
 
@@ -43,6 +44,15 @@ def _body_not_utf8(_error: UnicodeDecodeError) -> ErrorResponse:
 def _item_not_found(error: ItemNotFoundError) -> ErrorResponse:
     metrics.add_metric(name="ItemsNotFound", unit="Count", value=1)
     return error_response(HTTPStatus.NOT_FOUND, str(error))
+
+
+def _key_reused(_error: IdempotencyConflictError) -> ErrorResponse:
+    metrics.add_metric(name="IdempotencyConflicts", unit="Count", value=1)
+    return error_response(
+        HTTPStatus.CONFLICT,
+        "this Idempotency-Key was already used for a different request (other fields); "
+        "send a new key for a new request",
+    )
 
 
 def _no_route(_error: Exception) -> ErrorResponse:
@@ -84,6 +94,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     resolver.exception_handler(binascii.Error)(_undecodable_body)
     resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)
     resolver.exception_handler(ItemNotFoundError)(_item_not_found)
+    resolver.exception_handler(IdempotencyConflictError)(_key_reused)
     resolver.exception_handler(DependencyError)(_dependency_failed)
     resolver.not_found(_no_route)
     return resolver

@@ -7,6 +7,7 @@ from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
+from app.services.exports import IdempotencyConflictError
 
 
 class UnreportableRecordError(ValueError):
@@ -39,7 +40,7 @@ def reported_failures(message_id: str) -> Iterator[None]:
     """
     try:
         yield
-    except (InvalidRequestError, ItemNotFoundError) as error:
+    except (InvalidRequestError, ItemNotFoundError, IdempotencyConflictError) as error:
         logger.warning("message rejected", extra={"message_id": message_id, "reason": str(error)})
         metrics.add_metric(name="MessagesRejected", unit="Count", value=1)
         raise

@@ -9,6 +9,7 @@ _CLIENT_FAULT_HINTS = {
     "AccessDeniedException": "check the function role's policy for this action and resource",
     "ResourceNotFoundException": "check the table name the template passes to the function",
     "NoSuchBucket": "check the bucket name the template passes to the function",
+    "403": "AccessDenied (a HEAD answer has no body to name it): check the role's policy",
     "ExpiredToken": "the session expired before it refreshed: check the clock and session duration",
 }
 AWS_ERRORS = (ClientError, BotoCoreError, AssumeRoleError)
