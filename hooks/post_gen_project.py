@@ -186,8 +186,8 @@ class Rewrite:
 def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
     """Every project-specific value of the live files, and what the answers make of it.
 
-    A rewrite that no longer matches fails the hook (and tests/infra/test_sam_init.py), so a change to the
-    live files cannot leave a name of this project in generated ones unnoticed.
+    A rewrite that no longer matches fails the hook (and tests/infra/test_sam_init.py), so a change
+    to the live files cannot leave a name of this project in generated ones unnoticed.
     """
     items_service_name = re.escape(SOURCE.service)
     found: list[Rewrite] = [
@@ -285,8 +285,9 @@ def apply_rewrites(
 def too_long(source: Path, target: Path, changed: list[str]) -> list[str]:
     """Python lines the answers pushed over ruff's line-length (`make test` would stop at them).
 
-    The live files keep room for long answers, and tests/infra/test_sam_init.py renders long ones; this
-    names the line when that room runs out. Lines already long in the source are ruff's business.
+    The live files keep room for long answers, and tests/infra/test_sam_init.py renders long ones;
+    this names the line when that room runs out. Lines already long in the source are ruff's
+    business.
     """
     pyproject = target / "pyproject.toml"
     if not pyproject.is_file():

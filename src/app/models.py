@@ -4,6 +4,7 @@ Validation lives here, not in the handlers, so the API and the queue reject the 
 the same messages. Limits are deliberately tight: an id ends up in an S3 key and a log line.
 """
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -15,6 +16,12 @@ IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_FIELDS = 20
 MAX_BODY_BYTES = 16 * 1024
+MAX_JSON_DEPTH = 32
+"""Arrays and objects nested in a body (DynamoDB's own limit for a document). Checked before
+parsing: ``json.loads`` recurses once a level and, past the interpreter's recursion limit (which
+differs between Python versions), raises RecursionError instead of an error about the body."""
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 class InvalidRequestError(ValueError):
@@ -54,6 +61,18 @@ class ExportRequest:
     item_id: str
     fields: tuple[str, ...] | None = None
 
+    @property
+    def fingerprint(self) -> str:
+        """A SHA-256 of the request's canonical form, stored with its export, so a retry that
+        reuses the export's id for another request is told so instead of answered with the first
+        export. The fields are sorted: their order does not change the export."""
+        canonical = {
+            "item_id": self.item_id,
+            "fields": None if self.fields is None else sorted(self.fields),
+        }
+        text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 def _parse_fields(raw: object) -> tuple[str, ...] | None:
     if raw is None:
@@ -70,6 +89,21 @@ def _parse_fields(raw: object) -> tuple[str, ...] | None:
     return tuple(raw)
 
 
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether ``text`` nests arrays and objects more than ``limit`` deep, found without parsing
+    it, in linear time.
+
+    Brackets inside strings do not count. For text that is not JSON the count may be too high
+    (an unterminated string's brackets count), never too low, so no deep document gets past it.
+    """
+    depth = 0
+    for char in _NOT_A_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth += 1 if char in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
 def parse_json_object(body: str | None, *, allowed: frozenset[str]) -> Mapping[str, Any]:
     """The body as a JSON object holding only ``allowed`` keys (a typo is an error, not a no-op)."""
     if body is None or not body.strip():
@@ -80,6 +114,10 @@ def parse_json_object(body: str | None, *, allowed: frozenset[str]) -> Mapping[s
         raise InvalidRequestError("the body is not valid UTF-8 text") from None
     if size > MAX_BODY_BYTES:
         raise InvalidRequestError(f"the body must be at most {MAX_BODY_BYTES} bytes")
+    if nests_deeper_than(body, MAX_JSON_DEPTH):
+        raise InvalidRequestError(
+            f"the body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"
+        )
     try:
         document = json.loads(body)
     except ValueError:

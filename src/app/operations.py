@@ -1,18 +1,19 @@
 """What the service does, whoever asked: the API and the queue run the same export path."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.models import ExportRequest
 from app.services import ExportResult, ExportsBucket, ItemsTable
 
 
-@dataclass(frozen=True)
 class ItemNotFoundError(Exception):
-    item_id: str
+    """No item has this id. A plain exception, not a frozen dataclass: Python itself assigns
+    ``__traceback__`` (and ``__context__``...) on exceptions, and ``contextlib`` does so on the way
+    out of a ``with`` block, which a frozen dataclass refuses."""
 
-    def __str__(self) -> str:
-        return f"item {self.item_id!r} not found"
+    def __init__(self, item_id: str) -> None:
+        super().__init__(f"item {item_id!r} not found")
+        self.item_id = item_id
 
 
 def export_item(
@@ -21,7 +22,8 @@ def export_item(
     """Read the item with the base session and write it with the writer session.
 
     ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier
-    object instead of writing a second one.
+    object instead of writing a second one; reused for a different request, it is refused
+    (:class:`~app.services.exports.IdempotencyConflictError`).
     """
     item = items.get(request.item_id, request.fields)
     if item is None:
@@ -32,4 +34,4 @@ def export_item(
         "item": item,
         "item_id": request.item_id,
     }
-    return exports.write(request.item_id, export_id, document)
+    return exports.write(request.item_id, export_id, document, request.fingerprint)

@@ -722,7 +722,7 @@ def test_every_role_of_the_stack_fits_inside_its_boundary_and_uses_all_of_it() -
     granted = {action.lower() for statement in boundary for action in _as_list(statement["Action"])}
     assert granted - used == set()
     assert not _allowed(boundary, "dynamodb:GetItem", ARN.format("dynamodb") + f"table/{PROD}-T-1")
-    assert not _allowed(boundary, "s3:GetObject", f"arn:aws:s3:::{DEV}-exportsbucket-1a2b/x")
+    assert not _allowed(boundary, "s3:GetObject", f"arn:aws:s3:::{PROD}-exportsbucket-1a2b/x")
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])

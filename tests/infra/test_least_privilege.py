@@ -51,12 +51,13 @@ def test_exporters_may_get_items_and_assume_only_the_writer(
     ]
 
 
-def test_writer_may_only_put_objects_under_the_export_prefix(resources: dict[str, Any]) -> None:
+def test_writer_may_only_put_and_head_objects_under_the_export_prefix(
+    resources: dict[str, Any],
+) -> None:
     writer = resources["WriterRole"]
     prefix = LAMBDA_ENVIRONMENT["EXPORT_PREFIX"]
-    assert _statements(writer) == [
-        ("s3:PutObject", {"Fn::Sub": f"${{ExportsBucket.Arn}}/{prefix}*"})
-    ]
+    exports = {"Fn::Sub": f"${{ExportsBucket.Arn}}/{prefix}*"}
+    assert _statements(writer) == [("s3:PutObject", exports), ("s3:GetObject", exports)]
     for function_id in ("ExportItemFunction", "ExportQueueFunction"):
         variables = resources[function_id]["Properties"]["Environment"]["Variables"]
         assert variables["EXPORT_PREFIX"] == prefix

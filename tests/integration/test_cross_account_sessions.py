@@ -329,7 +329,7 @@ def _error_lines(output: str) -> list[dict[str, Any]]:
     return [line for line in lines if line.get("level") == "ERROR"]
 
 
-def test_access_denied_on_assume_is_a_503_naming_the_role(
+def test_access_denied_on_assume_is_a_500_naming_the_role(
     stack: Stack, context: LambdaContext, logs: io.StringIO, capfd: pytest.CaptureFixture[str]
 ) -> None:
     iam = stack.admin.client("iam")
@@ -356,12 +356,14 @@ def test_access_denied_on_assume_is_a_503_naming_the_role(
         response = call(
             "ExportItemFunction", load_event("ExportItemFunction/created"), stack, context
         )
-    assert response["statusCode"] == 503
+    assert response["statusCode"] == 500  # a denial no retry fixes
+    assert "Retry-After" not in response["headers"]
     output = capfd.readouterr()
     [line] = _error_lines(logs.getvalue())
     assert line["resource"] == WRITER
     assert line["operation"] == "AssumeRole"
     assert line["error_code"] == "AccessDenied"
+    assert line["retryable"] is False
     assert line["role_session_name"] == "items-test.5f2b7c1e9a0d"
     assert "trust policy" in line["hint"]
     everything = logs.getvalue() + output.out + output.err

@@ -17,7 +17,18 @@ from typing import Any, NamedTuple
 
 import pytest
 import time_machine
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 
+from app.services import DependencyError
+from app.sessions import InvocationDeadlineError
 from app.sessions.assumed_role import FAILURE_COOLDOWN_SECONDS
 from app.sessions.config import (
     _MAX_BACKOFF_SECONDS_PER_RETRY,
@@ -96,6 +107,8 @@ def _assert_clean_503(response: dict[str, Any]) -> None:
     assert response["statusCode"] == 503
     assert response["headers"]["Content-Type"] == "application/json"
     assert json.loads(response["body"]) == UNAVAILABLE
+    # Not sooner than a retry could meet anything but the same remembered AssumeRole failure.
+    assert int(response["headers"]["Retry-After"]) >= FAILURE_COOLDOWN_SECONDS
 
 
 # --- Throttling, 5xx and timeouts: retried, then a clean 503 -------------------------------------
@@ -147,10 +160,123 @@ def test_api_retries_then_answers_503_with_one_error_line(case: ApiFault, rig: R
     for delay, bound in zip(rig.backoff.delays, _MAX_BACKOFF_SECONDS_PER_RETRY, strict=True):
         assert delay <= bound
     assert rig.elapsed <= worst_case_call_seconds() < FUNCTION_TIMEOUT
-    _assert_one_error_line(
+    line = _assert_one_error_line(
         rig.output, resource=case.resource, operation=case.operation, error_code=_code(case.fault)
     )
+    assert line["retryable"] is True
     assert rig.stack.objects() == {}
+
+
+# --- Errors no retry fixes: one attempt, a 500 that names nothing internal ----------------------
+
+PERMANENT_FAULTS = [
+    ApiFault("GetItemFunction/found", "dynamodb", "GetItem", TABLE, faults.DYNAMODB_VALIDATION),
+    ApiFault("GetItemFunction/found", "dynamodb", "GetItem", TABLE, faults.DYNAMODB_ACCESS_DENIED),
+    ApiFault("ExportItemFunction/created", "dynamodb", "GetItem", TABLE, faults.DYNAMODB_NO_TABLE),
+    ApiFault("ExportItemFunction/created", "s3", "PutObject", BUCKET, faults.S3_ACCESS_DENIED),
+    ApiFault("ExportItemFunction/created", "s3", "PutObject", BUCKET, faults.S3_NO_SUCH_BUCKET),
+    ApiFault("ExportItemFunction/created", "s3", "PutObject", BUCKET, faults.S3_INVALID_REQUEST),
+    ApiFault("ExportItemFunction/created", "sts", "AssumeRole", WRITER, faults.STS_ACCESS_DENIED),
+]
+MISCONFIGURED = {
+    "message": "the service cannot complete this request; retrying will not help until it is fixed"
+}
+
+
+@pytest.mark.parametrize("case", PERMANENT_FAULTS, ids=str)
+def test_an_error_no_retry_fixes_is_a_500_tried_once(case: ApiFault, rig: Rig) -> None:
+    rig.aws.inject(case.service, case.operation, case.fault)
+    response = rig.call(case.event.split("/", maxsplit=1)[0], load_event(case.event))
+
+    assert response["statusCode"] == 500
+    assert "Retry-After" not in response["headers"]
+    assert json.loads(response["body"]) == MISCONFIGURED  # no resource, code or role named
+    assert rig.aws.attempts[f"{case.service}.{case.operation}"] == 1, "botocore does not retry"
+    line = _assert_one_error_line(
+        rig.output, resource=case.resource, operation=case.operation, error_code=_code(case.fault)
+    )
+    assert line["retryable"] is False
+    assert rig.stack.objects() == {}
+
+
+def _metrics(stdout: str) -> dict[str, float]:
+    """The metrics of the EMF documents Powertools printed, summed by name."""
+    totals: dict[str, float] = {}
+    for line in stdout.splitlines():
+        if line.startswith('{"_aws"'):
+            record = json.loads(line)
+            for metric in record["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                totals[metric["Name"]] = totals.get(metric["Name"], 0) + sum(record[metric["Name"]])
+    return totals
+
+
+def test_a_batch_reports_permanent_and_retryable_failures_alike_and_counts_them_apart(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is dropped: a record no retry fixes is still reported, so SQS moves it to the
+    dead-letter queue after maxReceiveCount, where it waits for the fix."""
+    event = _batch(["42", "7", "42", "7"])
+    denied, throttled = event["Records"][0]["messageId"], event["Records"][1]["messageId"]
+    rig.aws.inject("s3", "PutObject", faults.S3_ACCESS_DENIED, when=lambda r: denied in r.url)
+    rig.aws.inject("s3", "PutObject", faults.S3_SLOW_DOWN, when=lambda r: throttled in r.url)
+    response = rig.call("ExportQueueFunction", event)
+
+    assert _failed(response) == {denied, throttled}
+    assert len(rig.stack.objects()) == 2
+    lines = {line["message_id"]: line for line in rig.output.at("ERROR")}
+    assert (lines[denied]["retryable"], lines[throttled]["retryable"]) == (False, True)
+    assert "dead-letter queue" in lines[denied]["message"]
+    assert (lines[denied]["error_code"], lines[throttled]["error_code"]) == (
+        "AccessDenied",
+        "SlowDown",
+    )
+    counted = _metrics(rig.output.text + capsys.readouterr().out)
+    assert (counted["MessagesFailedPermanently"], counted["DependencyFailures"]) == (1, 1)
+    assert rig.output.tracebacks() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (400, "ThrottlingException", True),
+        (400, "ProvisionedThroughputExceededException", True),
+        (503, "SlowDown", True),
+        (500, "InternalError", True),
+        (502, "BadGateway", True),
+        (408, "RequestTimeout", True),
+        (429, "NotAKnownCode", True),
+        (409, "ConditionalRequestConflict", True),  # S3's documented "retry the request"
+        (400, "ValidationException", False),
+        (400, "AccessDeniedException", False),
+        (403, "AccessDenied", False),
+        (400, "ResourceNotFoundException", False),
+        (404, "NoSuchBucket", False),
+        (400, "ExpiredToken", False),
+        (400, "InvalidRequest", False),
+    ],
+)
+def test_retryable_is_botocores_judgement(status: int, code: str, retryable: bool) -> None:
+    error = ClientError(
+        {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Call"
+    )
+    assert DependencyError.wrap("resource", "Call", error).retryable is retryable
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (ReadTimeoutError(endpoint_url="https://x"), True),
+        (ConnectTimeoutError(endpoint_url="https://x"), True),
+        (EndpointConnectionError(endpoint_url="https://x"), True),
+        (InvocationDeadlineError(), True),
+        (NoCredentialsError(), False),
+        (NoRegionError(), False),
+        (ParamValidationError(report="bad"), False),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_retryable_without_a_response(error: Exception, retryable: bool) -> None:
+    assert DependencyError.wrap("resource", "Call", error).retryable is retryable
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.handlers.sqs import UnreportableRecordError
 from app.services import ExportsBucket, ItemsTable
 from app.sessions import RoleSpec, assumed_role_session, base_session
 from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack, load_event
@@ -305,7 +306,7 @@ def bucket(stack: Stack) -> Bucket:
 @pytest.fixture
 def no_data(aws: None) -> Stack:
     """The API functions' services on an AWS with no table and no bucket, for requests that must
-    be rejected before any call: a call would fail (a 503), never reach a real endpoint."""
+    be rejected before any call: a call would fail (a 500), never reach a real endpoint."""
     base = base_session(REGION)
     writer = assumed_role_session(base, RoleSpec(LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"], "fuzz"))
     services = SimpleNamespace(
@@ -471,7 +472,7 @@ def test_a_record_sqs_could_not_have_sent_fails_the_whole_batch(
     nobody exported: raising makes SQS redeliver the batch, and redelivery is idempotent."""
     event = load_event("ExportQueueFunction/batch")
     del event["Records"][0]["messageId"]
-    with pytest.raises(KeyError, match="messageId"):
+    with pytest.raises(UnreportableRecordError, match="string messageId is required"):
         call("ExportQueueFunction", event, bucket.stack, context)
 
 

@@ -8,12 +8,12 @@ bugs), so every request a worker makes is judged against the policies of the rol
   policies, and the writer role's for S3 writes, and every event gets its expected response.
 * **Needed**: for every inline statement of every role in the translated template, found there
   (so a new statement is covered without touching this file), a variant stack without that one
-  statement makes some event of a function using the role fail as AWS would: a 503 from the API,
-  batch item failures from SQS, a function error from a direct invocation. A statement that no
-  event needs fails the test: remove it, or add the event that needs it. Each action of a
-  statement with several is also removed alone, in a variant of its own; for the actions moto
-  does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a strict xfail, which fails once
-  moto starts checking them.
+  statement makes some event of a function using the role fail as AWS would: a 500 from the API
+  (no retry fixes a denial), batch item failures from SQS, a function error from a direct
+  invocation. A statement that no event needs fails the test: remove it, or add the event that
+  needs it. Each action of a statement with several is also removed alone, in a variant of its
+  own; for the actions moto does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a
+  strict xfail, which fails once moto starts checking them.
 * **Nothing more**, with the roles' own credentials: the function role cannot write to the
   bucket, the writer role cannot read the table, and the writer cannot write outside ``exports/``.
 
@@ -29,6 +29,7 @@ in parallel threads (each a worker process).
 from __future__ import annotations
 
 import copy
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +51,9 @@ SEED = EVENTS / "seed.json"
 BASE_STACK = "least-privilege"
 ROLE_TYPE = "AWS::IAM::Role"
 FUNCTION_TYPE = "AWS::Lambda::Function"
+KEY_REUSED = "ExportItemFunction/with_idempotency_key"
+"""Sent again with other fields, it is the event that needs the writer's s3:GetObject (HeadObject
+of the object the key's first use made)."""
 SHORT_RESERVE: EnvVars = {"ExportTableFunction": {"TABLE_EXPORT_RESERVE_SECONDS": "100000"}}
 """More than the function's timeout: the run stops before its first page and must continue."""
 
@@ -180,8 +184,8 @@ class Probe:
     def denied(self, invocation: Invocation) -> bool:
         """Failed the way AWS reports a denied call for this kind of event, and nothing worse."""
         response = invocation.response
-        if "requestContext" in self.event:  # API Gateway: a clean 503 with a JSON message
-            return not invocation.error and response.get("statusCode") == 503
+        if "requestContext" in self.event:  # API Gateway: a clean 500: no retry fixes a denial
+            return not invocation.error and response.get("statusCode") == 500
         if "Records" in self.event:  # SQS: more records reported for retry than expected
             if invocation.error:
                 return False
@@ -197,6 +201,13 @@ def probes_for(function_id: str) -> list[Probe]:
         for name in event_names()
         if name.startswith(f"{function_id}/")
     ]
+    if function_id == KEY_REUSED.split("/", maxsplit=1)[0]:
+        reused = copy.deepcopy(load_event(KEY_REUSED))
+        reused["requestContext"]["requestId"] += "-reused"
+        reused["body"] = json.dumps({"fields": ["name"]})
+        probes.append(  # after the key's first use: the object is there, made for other fields
+            Probe(f"{KEY_REUSED} reused for other fields", function_id, reused, {"statusCode": 409})
+        )
     if function_id in SHORT_RESERVE:
         probes.append(
             Probe(

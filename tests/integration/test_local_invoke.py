@@ -285,10 +285,10 @@ def _all_records_failed(response: dict[str, Any]) -> bool:
 
 
 ENFORCED_CASES = {
-    "api-503": (
+    "api-500": (
         "GetItemFunction/found",
         lambda response: response["statusCode"] == 200,
-        lambda response: response["statusCode"] == 503,
+        lambda response: response["statusCode"] == 500,
     ),
     "queue-batch-failures": (
         "ExportQueueFunction/batch",

@@ -15,6 +15,7 @@ from app.models import ExportRequest
 from app.operations import ItemNotFoundError, export_item
 from app.services import DependencyError, ExportsBucket, ItemsTable
 from app.services import items as items_module
+from app.services.exports import IdempotencyConflictError
 from app.services.items import ScanPage
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import NUMBERS, typed
@@ -173,19 +174,26 @@ def test_missing_table_is_a_dependency_error_with_a_hint(stack: Stack) -> None:
 
 def test_missing_bucket_is_a_dependency_error(stack: Stack) -> None:
     with pytest.raises(DependencyError) as raised:
-        ExportsBucket(stack.writer, "no-such-bucket").write("42", "e1", {})
+        ExportsBucket(stack.writer, "no-such-bucket").write("42", "e1", {}, "fingerprint")
     assert raised.value.code == "NoSuchBucket"
 
 
 def test_write_never_replaces_an_existing_object(stack: Stack) -> None:
-    first = stack.exports.write("42", "export-1", {"version": 1})
-    second = stack.exports.write("42", "export-1", {"version": 2})
+    first = stack.exports.write("42", "export-1", {"version": 1}, "same request")
+    second = stack.exports.write("42", "export-1", {"version": 2}, "same request")
     assert first.created
     assert not second.created
     assert second.key == first.key
     assert stack.objects() == {first.key: {"version": 1}}
     versions = stack.admin.client("s3").list_object_versions(Bucket=stack.exports.bucket_name)
     assert len(versions["Versions"]) == 1
+
+
+def test_write_refuses_an_export_id_another_request_made(stack: Stack) -> None:
+    first = stack.exports.write("42", "export-1", {"version": 1}, "request one")
+    with pytest.raises(IdempotencyConflictError, match="export-1"):
+        stack.exports.write("42", "export-1", {"version": 2}, "request two")
+    assert stack.objects() == {first.key: {"version": 1}}
 
 
 def test_export_of_an_absent_item_writes_nothing(stack: Stack) -> None:

@@ -1,7 +1,8 @@
 """``POST /items/{item_id}/exports``: write the item to the exports bucket as the writer role.
 
 201 with the new object's key; 200 with the same body when a request with the same
-``Idempotency-Key`` header was already exported, so a client may always retry with its key.
+``Idempotency-Key`` header was already exported, so a client may always retry with its key; 409
+when that key was used for a different request (other ``fields``).
 """
 
 from http import HTTPStatus

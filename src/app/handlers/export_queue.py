@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.sqs import reported_failures
+from app.handlers.sqs import check_records, reported_failures
 from app.invocation import within_remaining_time
 from app.models import export_request_from_message
 from app.observability import logger, metrics
@@ -62,6 +62,7 @@ def handle(
         logger.error("not an SQS batch event; nothing to process", extra={"shape": shape})
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"batchItemFailures": []}
+    check_records(event["Records"])
     response = async_process_partial_response(
         event=event,
         record_handler=partial(_export_record, items=items, exports=exports, workers=workers),

@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.sqs import reported_failures
+from app.handlers.sqs import check_records, reported_failures
 from app.invocation import within_remaining_time
 from app.models import InvalidRequestError, parse_json_object
 from app.observability import logger, metrics
@@ -90,6 +90,7 @@ def handle(
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
         return {"status": "rejected", "message": NOT_AN_OBJECT}
     if isinstance(event.get("Records"), list):
+        check_records(event["Records"])
 
         def continue_run(record: SQSRecord) -> None:
             with reported_failures(record.message_id):
@@ -116,9 +117,16 @@ def handle(
     except DependencyError as error:
         # Lambda retries a failed scheduled invocation; the run resumes from its checkpoint.
         logger.error(
-            "table export failed; the invocation will be retried", extra=error.log_fields()
+            "table export failed; the invocation will be retried"
+            if error.retryable
+            else "table export failed and retries will not help until the cause is fixed",
+            extra=error.log_fields(),
         )
-        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        metrics.add_metric(
+            name="DependencyFailures" if error.retryable else "DependencyMisconfigured",
+            unit="Count",
+            value=1,
+        )
         raise
 
 

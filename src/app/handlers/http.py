@@ -2,6 +2,7 @@
 
 import binascii
 import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
@@ -13,6 +14,7 @@ from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
 from app.services.exact_json import dumps
+from app.services.exports import IdempotencyConflictError
 
 ErrorResponse = Response[dict[str, str]]
 
@@ -45,16 +47,45 @@ def _item_not_found(error: ItemNotFoundError) -> ErrorResponse:
     return error_response(HTTPStatus.NOT_FOUND, str(error))
 
 
+def _key_reused(_error: IdempotencyConflictError) -> ErrorResponse:
+    metrics.add_metric(name="IdempotencyConflicts", unit="Count", value=1)
+    return error_response(
+        HTTPStatus.CONFLICT,
+        "this Idempotency-Key was already used for a different request (other fields); "
+        "send a new key for a new request",
+    )
+
+
 def _no_route(_error: Exception) -> ErrorResponse:
     metrics.add_metric(name="RoutesNotFound", unit="Count", value=1)
     return error_response(HTTPStatus.NOT_FOUND, "no such route")
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks the caller to wait: no less than the writer session's cooldown after a failed
+AssumeRole (``sessions.assumed_role.FAILURE_COOLDOWN_SECONDS``), within which a retry would only
+meet the same failure again."""
+
+
 def _dependency_failed(error: DependencyError) -> ErrorResponse:
-    """One structured line for operators (what failed, what to check); a 503 for the caller."""
+    """One structured line for operators (what failed, whether it is retryable, what to check).
+
+    The caller hears only whether to retry: a 503 with ``Retry-After`` when time may fix it
+    (throttling, timeouts, AWS 5xx), a 500 when it will not (denied, invalid, misconfigured).
+    """
     logger.error("dependency failed", extra=error.log_fields())
-    metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
-    return error_response(HTTPStatus.SERVICE_UNAVAILABLE, "temporarily unavailable, retry later")
+    if error.retryable:
+        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        response = error_response(
+            HTTPStatus.SERVICE_UNAVAILABLE, "temporarily unavailable, retry later"
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    metrics.add_metric(name="DependencyMisconfigured", unit="Count", value=1)
+    return error_response(
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        "the service cannot complete this request; retrying will not help until it is fixed",
+    )
 
 
 def new_resolver() -> APIGatewayHttpResolver:
@@ -68,6 +99,7 @@ def new_resolver() -> APIGatewayHttpResolver:
     resolver.exception_handler(binascii.Error)(_undecodable_body)
     resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)
     resolver.exception_handler(ItemNotFoundError)(_item_not_found)
+    resolver.exception_handler(IdempotencyConflictError)(_key_reused)
     resolver.exception_handler(DependencyError)(_dependency_failed)
     resolver.not_found(_no_route)
     return resolver
@@ -90,9 +122,26 @@ def _envelope_problem(event: dict[str, Any]) -> str | None:
         )
     if not isinstance(event.get("body"), str | None):
         return "the body must be a string"
-    if not isinstance(event.get("headers"), dict | None):
-        return "headers must be an object"
+    return _strings_problem(event)
+
+
+def _strings_problem(event: dict[str, Any]) -> str | None:
+    """What API Gateway always sends as strings but is not: a direct Invoke may send anything
+    there, nested without bound, and Powertools or the handler would trip on it."""
+    if not isinstance(event["requestContext"].get("stage"), str | None):
+        return "requestContext.stage must be a string"
+    for name in ("headers", "pathParameters", "queryStringParameters", "stageVariables"):
+        value = event.get(name)
+        if not (value is None or (isinstance(value, dict) and _strings(value.values()))):
+            return f"{name} must be an object of strings"
+    cookies = event.get("cookies")
+    if not (cookies is None or (isinstance(cookies, list) and _strings(cookies))):
+        return "cookies must be a list of strings"
     return None
+
+
+def _strings(values: Iterable[object]) -> bool:
+    return all(isinstance(value, str) for value in values)
 
 
 def resolve(

@@ -7,6 +7,28 @@ from app.models import InvalidRequestError
 from app.observability import logger, metrics
 from app.operations import ItemNotFoundError
 from app.services import DependencyError
+from app.services.exports import IdempotencyConflictError
+
+
+class UnreportableRecordError(ValueError):
+    """A record SQS could not have sent: without a string ``messageId`` it cannot be reported."""
+
+
+def check_records(records: list[object]) -> None:
+    """Fail the whole batch, before any record runs, if a record could not be reported.
+
+    A failure is reported by ``messageId``; acknowledging a batch with a record that has none
+    would delete messages nobody exported. Raising makes SQS deliver the whole batch again, and
+    redelivery is idempotent. The record itself is never echoed: it may nest without bound.
+    """
+    for index, record in enumerate(records):
+        if not (isinstance(record, dict) and isinstance(record.get("messageId"), str)):
+            logger.error("a record has no messageId; the batch fails whole", extra={"index": index})
+            metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
+            raise UnreportableRecordError(
+                f"record {index} of the batch is not an SQS message: an object with a string "
+                "messageId is required"
+            )
 
 
 @contextmanager
@@ -18,14 +40,18 @@ def reported_failures(message_id: str) -> Iterator[None]:
     """
     try:
         yield
-    except (InvalidRequestError, ItemNotFoundError) as error:
+    except (InvalidRequestError, ItemNotFoundError, IdempotencyConflictError) as error:
         logger.warning("message rejected", extra={"message_id": message_id, "reason": str(error)})
         metrics.add_metric(name="MessagesRejected", unit="Count", value=1)
         raise
     except DependencyError as error:
-        logger.error(
-            "message failed; it will be retried",
-            extra={"message_id": message_id, **error.log_fields()},
-        )
-        metrics.add_metric(name="DependencyFailures", unit="Count", value=1)
+        # Reported either way: a permanent failure still goes through redelivery to the
+        # dead-letter queue, where the message waits for the fix; nothing is dropped.
+        if error.retryable:
+            message, metric = "message failed; it will be retried", "DependencyFailures"
+        else:
+            message = "message failed and retries cannot help; it will reach the dead-letter queue"
+            metric = "MessagesFailedPermanently"
+        logger.error(message, extra={"message_id": message_id, **error.log_fields()})
+        metrics.add_metric(name=metric, unit="Count", value=1)
         raise

@@ -2,13 +2,14 @@
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.sessions import AssumeRoleError, InvocationDeadlineError
+from app.sessions import AssumeRoleError, InvocationDeadlineError, is_retryable
 
 _CLIENT_FAULT_HINTS = {
     "AccessDenied": "check the policy of the role that made the call for this action and resource",
     "AccessDeniedException": "check the function role's policy for this action and resource",
     "ResourceNotFoundException": "check the table name the template passes to the function",
     "NoSuchBucket": "check the bucket name the template passes to the function",
+    "403": "AccessDenied (a HEAD answer has no body to name it): check the role's policy",
     "ExpiredToken": "the session expired before it refreshed: check the clock and session duration",
 }
 AWS_ERRORS = (ClientError, BotoCoreError, AssumeRoleError)
@@ -16,10 +17,19 @@ AWS_ERRORS = (ClientError, BotoCoreError, AssumeRoleError)
 
 
 class DependencyError(Exception):
-    """An AWS call failed after botocore's retries; the request may succeed later."""
+    """An AWS call failed after botocore's retries: for a while (``retryable``: throttling,
+    timeouts, AWS 5xx) or until someone fixes something (access denied, validation, a missing
+    resource)."""
 
     def __init__(
-        self, resource: str, operation: str, code: str, hint: str, role_session: str = ""
+        self,
+        resource: str,
+        operation: str,
+        code: str,
+        hint: str,
+        role_session: str = "",
+        *,
+        retryable: bool,
     ) -> None:
         super().__init__(f"{operation} on {resource} failed ({code}): {hint}")
         self.resource = resource
@@ -27,13 +37,16 @@ class DependencyError(Exception):
         self.code = code
         self.hint = hint
         self.role_session = role_session
+        self.retryable = retryable
 
-    def log_fields(self) -> dict[str, str]:
-        """What an operator needs in the log line: what failed and what to check."""
-        fields = {
+    def log_fields(self) -> dict[str, str | bool]:
+        """What an operator needs in the log line: what failed, whether time will fix it, and
+        what to check."""
+        fields: dict[str, str | bool] = {
             "resource": self.resource,
             "operation": self.operation,
             "error_code": self.code,
+            "retryable": self.retryable,
             "hint": self.hint,
         }
         if self.role_session:
@@ -43,19 +56,36 @@ class DependencyError(Exception):
     @classmethod
     def wrap(cls, resource: str, operation: str, error: Exception) -> "DependencyError":
         """Describe ``error`` without its message: AWS messages can echo request data."""
+        retryable = is_retryable(error)
         if isinstance(error, AssumeRoleError):
             # The call never left: its credentials could not be obtained. Point at the role.
-            return cls(error.role_arn, "AssumeRole", error.code, error.hint, error.session_name)
+            return cls(
+                error.role_arn,
+                "AssumeRole",
+                error.code,
+                error.hint,
+                error.session_name,
+                retryable=retryable,
+            )
         if isinstance(error, ClientError):
             code = str(error.response.get("Error", {}).get("Code", "Unknown"))
-            hint = _CLIENT_FAULT_HINTS.get(code, "AWS refused or failed the call after retries")
+            hint = _CLIENT_FAULT_HINTS.get(
+                code,
+                "AWS failed the call after retries"
+                if retryable
+                else "AWS refused the call: check the request and the function's configuration",
+            )
         elif isinstance(error, InvocationDeadlineError):
             code = "InvocationDeadline"
             hint = "the invocation ran out of time for AWS calls: a dependency is slow or failing"
         elif isinstance(error, BotoCoreError):
             code = type(error).__name__
-            hint = "AWS could not be reached or did not answer in time after retries"
+            hint = (
+                "AWS could not be reached or did not answer in time after retries"
+                if retryable
+                else "botocore could not make the call: check the function's configuration"
+            )
         else:  # pragma: no cover - callers only pass AWS_ERRORS
             code = type(error).__name__
             hint = "unexpected failure"
-        return cls(resource, operation, code, hint)
+        return cls(resource, operation, code, hint, retryable=retryable)

@@ -9,7 +9,7 @@ and is acknowledged without writing, which also makes retries idempotent. Versio
 second line of defence against deletes.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,6 +24,17 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 DEFAULT_PREFIX = "exports/"
+REQUEST_METADATA = "request-sha256"
+"""The object's user metadata (``x-amz-meta-request-sha256``): the fingerprint of the request
+that made it, compared when a retry finds the object there."""
+
+
+class IdempotencyConflictError(Exception):
+    """The export id names an export of a different request: the client reused its key."""
+
+    def __init__(self, export_id: str) -> None:
+        super().__init__(f"export {export_id!r} was made for a different request")
+        self.export_id = export_id
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,38 @@ class ExportsBucket:
     def key_for(self, item_id: str, export_id: str) -> str:
         return f"{self.prefix}{item_id}/{export_id}.json"
 
-    def write(self, item_id: str, export_id: str, document: dict[str, Any]) -> ExportResult:
-        """Store ``document`` under a key of its own, never replacing an existing object."""
+    def write(
+        self, item_id: str, export_id: str, document: dict[str, Any], fingerprint: str
+    ) -> ExportResult:
+        """Store ``document`` under a key of its own, never replacing an existing object.
+
+        When the key exists, the object there answers the retry only if the same request (by
+        ``fingerprint``) made it; an object written before fingerprints were stored has none, and
+        is taken as the same request's.
+        """
         key = self.key_for(item_id, export_id)
         body = dumps(document).encode()  # numbers as exact as DynamoDB holds them
-        return ExportResult(key=key, created=self.put_new(key, body, "application/json"))
+        created = self.put_new(
+            key, body, "application/json", metadata={REQUEST_METADATA: fingerprint}
+        )
+        if not created and self._fingerprint_of(key) not in {None, fingerprint}:
+            raise IdempotencyConflictError(export_id)
+        return ExportResult(key=key, created=created)
 
-    def put_new(self, key: str, body: bytes | IO[bytes], content_type: str) -> bool:
+    def _fingerprint_of(self, key: str) -> str | None:
+        try:
+            response = self._client.head_object(Bucket=self.bucket_name, Key=key)
+        except AWS_ERRORS as error:
+            raise DependencyError.wrap(self.bucket_name, "HeadObject", error) from error
+        return response.get("Metadata", {}).get(REQUEST_METADATA)
+
+    def put_new(
+        self,
+        key: str,
+        body: bytes | IO[bytes],
+        content_type: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> bool:
         """Write ``key`` unless it exists; False when it did (the object is left as it was)."""
         try:
             self._client.put_object(
@@ -66,6 +102,7 @@ class ExportsBucket:
                 Body=body,
                 ContentType=content_type,
                 IfNoneMatch="*",
+                Metadata=dict(metadata or {}),
             )
         except AWS_ERRORS as error:
             if _precondition_failed(error):

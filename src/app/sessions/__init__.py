@@ -14,7 +14,7 @@ from app.sessions.base import base_session
 from app.sessions.clients import dynamodb_client, s3_client, sqs_client, sts_client
 from app.sessions.config import CLIENT_CONFIG, worst_case_call_seconds
 from app.sessions.deadline import InvocationDeadlineError
-from app.sessions.errors import AssumeRoleError
+from app.sessions.errors import AssumeRoleError, is_retryable
 
 __all__ = [
     "CLIENT_CONFIG",
@@ -25,6 +25,7 @@ __all__ = [
     "assumed_role_session",
     "base_session",
     "dynamodb_client",
+    "is_retryable",
     "role_session_name",
     "s3_client",
     "sqs_client",

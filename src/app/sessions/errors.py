@@ -5,6 +5,8 @@ whatever call needed the credentials (a ``PutObject``, say). That sends people t
 policy. :class:`AssumeRoleError` names the role, the session and what to check instead.
 """
 
+from types import SimpleNamespace
+
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -14,8 +16,54 @@ from botocore.exceptions import (
     NoRegionError,
     ReadTimeoutError,
 )
+from botocore.retries import standard
 
 from app.sessions.deadline import InvocationDeadlineError
+
+# A 429 with no known code counts as throttling only in recent botocore; Lambda's may be older.
+_THROTTLING_STATUS = getattr(standard, "ThrottlingStatusCodeChecker", None)
+_BOTOCORE_RETRYABLE = standard.OrRetryChecker(
+    [
+        standard.TransientRetryableChecker(),
+        standard.ThrottledRetryableChecker(),
+        *([_THROTTLING_STATUS()] if _THROTTLING_STATUS else []),
+    ]
+)
+"""botocore's own standard-mode judgement of one failed attempt: throttling codes, 429, 5xx,
+timeouts and connection errors. (Its modeled-retryable check needs the operation's model; none of
+the operations this service calls models a retryable error, global tables' replicated write
+conflicts aside.)"""
+_ALSO_RETRYABLE_CODES = frozenset({"ConditionalRequestConflict"})
+"""Retryable by AWS's documentation though botocore does not retry it: S3 answers a conditional
+write that raced another with 409 ConditionalRequestConflict, and a retry resolves it."""
+
+
+def is_retryable(error: Exception) -> bool:
+    """Whether a later attempt may succeed where ``error`` failed, after botocore's retries.
+
+    True for throttling, timeouts, AWS 5xx and running out of invocation time; False for what no
+    retry fixes: access denied, validation, a missing table or bucket, no credentials.
+    """
+    if isinstance(error, AssumeRoleError):
+        return error.retryable
+    if isinstance(error, InvocationDeadlineError):
+        return True  # this invocation ran out of time; the next one has its own
+    if isinstance(error, ClientError):
+        if error.response.get("Error", {}).get("Code") in _ALSO_RETRYABLE_CODES:
+            return True
+        metadata = error.response.get("ResponseMetadata", {})
+        context = standard.RetryContext(
+            attempt_number=1,
+            parsed_response=error.response,
+            http_response=SimpleNamespace(
+                status_code=metadata.get("HTTPStatusCode"),
+                headers=metadata.get("HTTPHeaders", {}),
+            ),
+        )
+    else:
+        context = standard.RetryContext(attempt_number=1, caught_exception=error)
+    return bool(_BOTOCORE_RETRYABLE.is_retryable(context))
+
 
 _HINTS = {
     "AccessDenied": (
@@ -54,15 +102,19 @@ def _describe(error: Exception) -> tuple[str, str]:
 class AssumeRoleError(Exception):
     """Credentials for ``role_arn`` could not be obtained. Carries no credential material."""
 
-    def __init__(self, role_arn: str, session_name: str, code: str, hint: str) -> None:
+    def __init__(
+        self, role_arn: str, session_name: str, code: str, hint: str, *, retryable: bool
+    ) -> None:
         super().__init__(f"AssumeRole {role_arn} as {session_name} failed ({code}): {hint}")
         self.role_arn = role_arn
         self.session_name = session_name
         self.code = code
         self.hint = hint
+        self.retryable = retryable
+        """Whether STS may grant it later (throttled, unreachable) or never will (denied)."""
 
     @classmethod
     def explain(cls, role_arn: str, session_name: str, error: Exception) -> "AssumeRoleError":
         if isinstance(error, AssumeRoleError):
             return error  # an earlier link of a role chain failed: that is the role to look at
-        return cls(role_arn, session_name, *_describe(error))
+        return cls(role_arn, session_name, *_describe(error), retryable=is_retryable(error))
