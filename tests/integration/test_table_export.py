@@ -358,7 +358,9 @@ def test_when_one_segment_fails_the_others_stop_before_the_invocation_raises(
     everyone_reading = threading.Barrier(SEGMENTS, timeout=30)  # bound only if the pool is short
     test_over = threading.Event()
     reading: set[int] = set()
-    failure = DependencyError(stack.items.table_name, "Scan", "InternalServerError", "injected")
+    failure = DependencyError(
+        stack.items.table_name, "Scan", "InternalServerError", "injected", retryable=True
+    )
 
     def scan_pages(segment: int, *_: Any, **__: Any) -> Iterator[ScanPage]:
         reading.add(segment)
