@@ -142,6 +142,10 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
     score = detected / len(mutants) if mutants else 0.0
     if score < TARGET:
         problems.append(f"score {score:.1%} is below the target of {TARGET:.0%}")
+    unchecked = [mutant for mutant in mutants if mutant.status == "not checked"]
+    if unchecked:
+        problems.append(f"{len(unchecked)} mutants not checked: the run did not finish")
+    survivors = [mutant for mutant in survivors if mutant.status != "not checked"]
     unexplained = [mutant for mutant in survivors if verdict_of[mutant.name] is None]
     if unexplained:
         problems.append(f"{len(unexplained)} survivors have no verdict in {VERDICTS}")
@@ -163,18 +167,27 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
         f"- mutmut {version('mutmut')}, Python {sys.version.split()[0]}, the fast in-process "
         "tests (tools/mutation_selection.py); last full run's wall time: " + wall + ".",
         f"- Statuses: {_statuses(mutants)}.",
+        *(
+            [
+                f"- **Partial run**: {len(unchecked)} mutants not checked; killed among the "
+                f"checked ones: {detected / (len(mutants) - len(unchecked)):.1%}."
+            ]
+            if unchecked and len(unchecked) < len(mutants)
+            else []
+        ),
         "",
         "## Per module",
         "",
-        "| module | mutants | killed | survived | score |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| module | mutants | killed | survived | not checked | score |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for module in dict.fromkeys(mutant.module for mutant in mutants):
         of_module = [mutant for mutant in mutants if mutant.module == module]
         killed = sum(mutant.detected for mutant in of_module)
+        waiting = sum(mutant.status == "not checked" for mutant in of_module)
         lines.append(
-            f"| `{module}` | {len(of_module)} | {killed} | {len(of_module) - killed} "
-            f"| {_score(of_module)} |"
+            f"| `{module}` | {len(of_module)} | {killed} | {len(of_module) - killed - waiting} "
+            f"| {waiting} | {_score(of_module)} |"
         )
     lines += ["", f"## Surviving mutants ({len(survivors)})", ""]
     if not survivors:
