@@ -97,6 +97,34 @@ soak: SOAK_SCALE ?= 5
 soak: $(BIN)/.installed ## The load soak, longer: SOAK_SCALE (5) x 2,000 invocations through the local runner
 	SOAK_SCALE=$(SOAK_SCALE) $(BIN)/pytest -q tests/integration/test_soak.py
 
+# make mutation measures the suite: mutmut (its own venv, requirements-mutation.txt) mutates every
+# module of src/app, runs the fast in-process tests against each mutant (tools/mutation_selection.py),
+# MUTATION_CHILDREN at a time, and tools/mutation_report.py writes mutation/report.md from the
+# results and mutation/verdicts.toml; it fails below 90% killed or on a survivor with no verdict.
+# Each run starts from a fresh mutants/; ARGS (mutant names or globs, e.g. ARGS="app.models.*")
+# re-runs only those on the last run's mutants/. Not part of `make test`: it takes an hour or more.
+MUTATION_VENV := .venv-mutation
+MUTATION_CHILDREN ?= 2
+
+$(MUTATION_VENV)/.installed: requirements-mutation.txt requirements-dev.txt src/requirements.txt
+	@test -n "$(PYTHON)" || { echo "No Python 3.11+ found; set PYTHON=" >&2; exit 1; }
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install --quiet --upgrade pip
+	$(MUTATION_VENV)/bin/pip install --quiet -r requirements-dev.txt -r requirements-mutation.txt
+	$(MUTATION_VENV)/bin/pip install --quiet --require-hashes -r src/requirements.txt
+	@touch $@
+
+.PHONY: mutation
+mutation: $(MUTATION_VENV)/.installed ## Mutation testing of src/app: score and survivors in mutation/report.md (slow)
+	$(if $(ARGS),,rm -rf mutants)
+	start=$$(date +%s) && $(MUTATION_VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) $(ARGS) \
+	  $(if $(ARGS),,&& echo $$(( $$(date +%s) - start )) > mutants/wall-seconds)
+	$(MUTATION_VENV)/bin/python -m tools.mutation_report
+
+.PHONY: mutation-report
+mutation-report: $(MUTATION_VENV)/.installed ## Rewrite mutation/report.md from the last make mutation's mutants/
+	$(MUTATION_VENV)/bin/python -m tools.mutation_report
+
 .PHONY: invoke
 invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (default: its happy-path event) locally
 	$(BIN)/python -m tools.local_invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
@@ -176,5 +204,5 @@ scan: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint (no warnings) and
 
 .PHONY: clean
 clean: ## Remove virtual environments, build output and caches
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) $(MUTATION_VENV) mutants .aws-sam .mypy_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

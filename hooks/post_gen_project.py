@@ -47,6 +47,7 @@ NOT_COPIED = (
     ".venv-*",
     ".aws-sam",
     ".aws-local",
+    "mutants",  # make mutation's working copy
     "*.pyc",
 )
 NOT_COPIED_ANYWHERE = {

@@ -1,0 +1,121 @@
+"""ExportTableFunction's own logic, exactly (mutation survivors): run ids, the time it gives a run,
+what it logs and counts, and its entry point. A fake exporter records what the handler asks."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from app.handlers import export_table
+from app.models import InvalidRequestError
+from app.observability import metrics
+from app.services import LeaseLostError
+from app.table_export import TableExportOutcome
+from tests.log_capture import lambda_output
+from tools.lambda_context import LambdaContext
+
+RUN_ID_RULE = "run_id must be 1-100 letters, digits, '_', '.' or '-'"
+
+
+@dataclass
+class _Context:
+    remaining_millis: int
+    aws_request_id: str = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+@dataclass
+class _Exporter:
+    outcome: TableExportOutcome | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def run(self, run_id: str, owner: str, **kwargs: Any) -> TableExportOutcome:
+        self.calls.append({"run_id": run_id, "owner": owner, **kwargs})
+        if self.outcome is None:
+            raise LeaseLostError(run_id)
+        return self.outcome
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+@pytest.mark.parametrize("raw", ["", "-starts-with-dash", "a" * 101, "has space", 7, None])
+def test_a_bad_run_id_is_rejected_with_the_rule(raw: object) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
+        export_table._parse_run_id(raw)
+    assert str(raised.value) == RUN_ID_RULE
+
+
+def test_a_scheduled_event_names_its_run_after_its_time() -> None:
+    event = {"source": "aws.events", "time": "2026-11-23T09:00:00Z"}
+    assert export_table._run_id_for(event, _Context(0)) == "scheduled-2026-11-23T09-00-00Z"
+
+
+def test_a_time_without_the_scheduler_source_is_not_a_schedule() -> None:
+    event = {"time": "2026-11-23T09:00:00Z"}
+    assert export_table._run_id_for(event, _Context(0, "req-9")) == "manual-req-9"
+
+
+def test_an_explicit_run_id_is_checked_and_kept() -> None:
+    assert export_table._run_id_for({"run_id": "run.1"}, _Context(0)) == "run.1"
+    with pytest.raises(InvalidRequestError):
+        export_table._run_id_for({"run_id": "bad id"}, _Context(0))
+
+
+def test_the_run_gets_the_time_left_less_the_reserve_and_a_lease_a_minute_longer() -> None:
+    exporter = _Exporter(TableExportOutcome("r", "complete", items=3))
+    context = _Context(remaining_millis=45_020)  # 45 whole seconds: 45.02 s, not 44 nor 45.02
+
+    export_table._export("r", context, exporter)  # type: ignore[arg-type]
+
+    (call,) = exporter.calls
+    assert call["lease_seconds"] == 45 + 60
+    assert call["seconds_left"]() == pytest.approx(45.02 - export_table.RESERVE_SECONDS)
+    assert (call["run_id"], call["owner"]) == ("r", "req-1")
+    context.remaining_millis = 31_000
+    assert call["seconds_left"]() == pytest.approx(31.0 - export_table.RESERVE_SECONDS)
+
+
+def test_a_finished_run_logs_its_outcome_and_counts_its_items() -> None:
+    exporter = _Exporter(TableExportOutcome("r", "complete", items=3, manifest_key="m"))
+    with lambda_output() as output:
+        outcome = export_table._export("r", _Context(60_000), exporter)  # type: ignore[arg-type]
+
+    assert outcome == TableExportOutcome("r", "complete", items=3, manifest_key="m")
+    (line,) = [record for record in output.records() if record.get("message") == "table export"]
+    assert (line["level"], line["run_id"], line["status"], line["items"]) == (
+        "INFO",
+        "r",
+        "complete",
+        3,
+    )
+    assert metrics.metric_set["TableExportItems"]["Value"] == [3.0]
+
+
+def test_a_lost_lease_is_superseded_with_one_warning() -> None:
+    with lambda_output() as output:
+        outcome = export_table._export("r", _Context(60_000), _Exporter())  # type: ignore[arg-type]
+
+    assert outcome == TableExportOutcome("r", "superseded")
+    (line,) = output.at("WARNING")
+    assert (line["message"], line["run_id"]) == ("another invocation took over the run", "r")
+    assert "TableExportItems" not in metrics.metric_set
+
+
+def test_the_entry_point_hands_the_event_to_the_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+    exporter = _Exporter(TableExportOutcome("run.1", "complete"))
+    monkeypatch.setattr(export_table.runtime, "table_exporter", lambda: exporter)
+    context = LambdaContext("items-test-ExportTableFunction", timeout_seconds=60)
+
+    with lambda_output():
+        response = export_table.lambda_handler({"run_id": "run.1"}, context)  # type: ignore[arg-type]
+
+    assert response == {"run_id": "run.1", "status": "complete", "items": 0, "manifest_key": None}
+    assert [call["run_id"] for call in exporter.calls] == ["run.1"]

@@ -1,0 +1,83 @@
+"""The HTTP error mapping, exactly: each failure's status, message and metric (mutation survivors).
+
+``app.handlers.http.new_resolver`` runs once per handler module, at import, so the suite's
+handler tests never saw a mutant of it; these build a fresh resolver and raise each mapped error
+from a route of their own.
+"""
+
+import binascii
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from app.handlers import http
+from app.models import InvalidRequestError
+from app.observability import metrics
+from app.operations import ItemNotFoundError
+from tests.conftest import EVENTS
+from tools.lambda_context import LambdaContext
+
+EVENT = json.loads((EVENTS / "GetItemFunction" / "found.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> Iterator[None]:
+    metrics.clear_metrics()
+    yield
+    metrics.clear_metrics()
+
+
+def _counts() -> dict[str, tuple[str, list[float]]]:
+    return {name: (m["Unit"], m["Value"]) for name, m in metrics.metric_set.items()}
+
+
+def _raising(error: Exception, path: str = "/boom") -> dict[str, Any]:
+    resolver = http.new_resolver()
+
+    @resolver.get("/boom")
+    def boom() -> None:
+        raise error
+
+    event = copy.deepcopy(EVENT)
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    return http.resolve(resolver, event, LambdaContext(function_name="items-test-GetItemFunction"))
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message", "metric"),
+    [
+        (
+            InvalidRequestError("fields must be a list"),
+            400,
+            "fields must be a list",
+            "RequestsRejected",
+        ),
+        (binascii.Error("bad"), 400, "the body is marked base64 but is not", "RequestsRejected"),
+        (
+            UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+            400,
+            "the body must be UTF-8 text (JSON)",
+            "RequestsRejected",
+        ),
+        (ItemNotFoundError("42"), 404, "item '42' not found", "ItemsNotFound"),
+    ],
+)
+def test_each_mapped_error_is_its_status_message_and_one_metric(
+    error: Exception, status: int, message: str, metric: str
+) -> None:
+    response = _raising(error)
+
+    assert response["statusCode"] == status
+    assert json.loads(response["body"]) == {"message": message}
+    assert _counts() == {metric: ("Count", [1.0])}
+
+
+def test_a_path_with_no_route_is_404_no_such_route() -> None:
+    response = _raising(RuntimeError("never raised"), path="/nowhere")
+
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"]) == {"message": "no such route"}
+    assert _counts() == {"RoutesNotFound": ("Count", [1.0])}
