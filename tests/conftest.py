@@ -50,6 +50,7 @@ import botocore.session  # noqa: E402
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
+from app.operations.export_table import TableExporter  # noqa: E402
 from app.services import (  # noqa: E402
     ContinuationQueue,
     ExportRunsTable,
@@ -57,7 +58,6 @@ from app.services import (  # noqa: E402
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
-from app.table_export import TableExporter  # noqa: E402
 from tools import sam_template  # noqa: E402
 from tools.lambda_context import LambdaContext  # noqa: E402
 from tools.seed import load_seed, put_items  # noqa: E402

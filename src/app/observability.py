@@ -17,3 +17,15 @@ metrics = Metrics()
 # function's level; our own logger still follows it.
 for _library in ("botocore", "boto3", "urllib3", "s3transfer"):
     logging.getLogger(_library).setLevel(max(logging.INFO, logging.getLogger(_library).level))
+
+
+class _WithoutTraceback(logging.Filter):
+    """botocore logs a failed advisory refresh with a traceback; we log our own structured line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+logging.getLogger("botocore.credentials").addFilter(_WithoutTraceback())

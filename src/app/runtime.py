@@ -21,6 +21,7 @@ from functools import cache
 
 import boto3
 
+from app.operations import TableExporter
 from app.services import ContinuationQueue, ExportRunsTable, ExportsBucket, ItemsTable
 from app.sessions import (
     RoleSpec,
@@ -28,7 +29,6 @@ from app.sessions import (
     base_session,
     role_session_name,
 )
-from app.table_export import TableExporter
 
 try:  # Lambda's Python runtimes (3.12+) ship this module; vendoring it would break the hooks.
     from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]

@@ -1,7 +1,8 @@
 """Generated API Gateway and SQS events, from valid through subtly wrong to garbage.
 
 Each generator labels what it builds with the answer an independent oracle expects (written here
-from the API's contract, not imported from app.models), so the properties are exact: the right
+from the API's contract, not imported from app.operations.requests), so the properties are exact:
+the right
 status for every request, never an unhandled exception, never a 5xx for a client's mistake, a 4xx
 whose JSON ``message`` says what was wrong, exactly the bad SQS records reported, and the bucket
 unchanged by anything rejected. Each test builds one moto stack and runs every example against it;

@@ -22,7 +22,7 @@ from unittest import mock
 
 import pytest
 
-from app.models import export_id_for
+from app.operations.requests import export_id_for
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
 from tests.dynamodb_numbers import exact, same_json
 from tools import (

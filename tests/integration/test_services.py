@@ -11,11 +11,10 @@ from boto3.dynamodb.types import Binary
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.models import ExportRequest
 from app.operations import ItemNotFoundError, export_item
-from app.services import DependencyError, ExportsBucket, ItemsTable
+from app.operations.requests import ExportRequest
+from app.services import DependencyError, ExportsBucket, IdempotencyConflictError, ItemsTable
 from app.services import items as items_module
-from app.services.exports import IdempotencyConflictError
 from app.services.items import ScanPage
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import NUMBERS, typed

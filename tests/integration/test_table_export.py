@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from app.operations.export_table import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
 from app.services import (
     DependencyError,
     ExportRun,
@@ -22,7 +23,6 @@ from app.services import (
     ScanPage,
     SegmentProgress,
 )
-from app.table_export import MIN_PART_BYTES, SEGMENTS, _GzipPart, new_run
 from tests import fault_injection as faults
 from tests.conftest import REGION, Stack, load_event
 from tests.handler_calls import call, context_for, handler_module

@@ -1,4 +1,4 @@
-"""The layers show in the imports: handlers -> runtime/operations -> services -> sessions."""
+"""The layers show in the imports: handlers -> operations -> services -> sessions."""
 
 import ast
 import re
@@ -9,24 +9,15 @@ import pytest
 APP = Path(__file__).resolve().parents[2] / "src" / "app"
 
 # What each layer may import from the app (besides itself). Anything not listed is a violation.
+# The path of a request: handlers -> operations -> services -> sessions; runtime, the composition
+# root, builds services on sessions and hands them to the handlers.
 ALLOWED = {
     "sessions": set(),
     "services": {"sessions"},
-    "models": set(),
+    "operations": {"services"},
     "observability": set(),
-    "operations": {"models", "services"},
-    "table_export": {"services"},
-    "invocation": {"sessions"},
-    "runtime": {"services", "sessions", "table_export"},
-    "handlers": {
-        "runtime",
-        "invocation",
-        "models",
-        "observability",
-        "operations",
-        "services",
-        "table_export",
-    },
+    "runtime": {"services", "sessions", "operations"},
+    "handlers": {"runtime", "observability", "operations", "services", "sessions"},
 }
 
 
@@ -59,6 +50,30 @@ def test_imports_point_one_way(path: Path) -> None:
     layer = _layer(path)
     assert layer in ALLOWED, f"{layer} is a new layer: add it to ALLOWED with its rule"
     assert _app_imports(path) - {layer} <= ALLOWED[layer]
+
+
+def test_of_the_handlers_only_the_invocation_decorator_reaches_the_sessions() -> None:
+    """It bounds an invocation's AWS calls by the sessions' deadline; no handler builds or holds
+    a session or a client."""
+    reaching = {
+        str(path.relative_to(APP))
+        for path in MODULES
+        if _layer(path) == "handlers" and "sessions" in _app_imports(path)
+    }
+    assert reaching == {"handlers/invocation.py"}
+
+
+def test_handlers_leave_the_use_cases_to_the_operations() -> None:
+    """A handler parses and answers; reading or writing through a service is an operation's job."""
+    service_calls = re.compile(r"\b(items|exports|runs|continuations)\.[a-z_]+\(")
+    offenders = [
+        f"{path.relative_to(APP)}:{number}"
+        for path in MODULES
+        if _layer(path) == "handlers"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if service_calls.search(line)
+    ]
+    assert offenders == []
 
 
 def test_only_the_sessions_layer_builds_clients_or_sessions() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from app.handlers import export_table
-from app.models import InvalidRequestError
 from app.observability import metrics
+from app.operations.export_table import TableExportOutcome
+from app.operations.requests import InvalidRequestError
 from app.services import LeaseLostError
-from app.table_export import TableExportOutcome
 from tests.log_capture import lambda_output
 from tools.lambda_context import LambdaContext
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from app.handlers import http
-from app.models import InvalidRequestError
 from app.observability import metrics
 from app.operations import ItemNotFoundError
+from app.operations.requests import InvalidRequestError
 from tests.conftest import EVENTS
 from tools.lambda_context import LambdaContext
 

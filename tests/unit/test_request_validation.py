@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from app.models import (
+from app.operations.requests import (
     MAX_BODY_BYTES,
     MAX_FIELDS,
     ExportRequest,

@@ -5,46 +5,46 @@
 when that key was used for a different request (other ``fields``).
 """
 
+from functools import lru_cache
 from http import HTTPStatus
-from typing import Any, cast
+from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.http import new_resolver, resolve
-from app.invocation import within_remaining_time
-from app.models import export_id_for, export_request_from_api
+from app.handlers.invocation import within_remaining_time
 from app.observability import logger, metrics
-from app.operations import export_item
+from app.operations import export_id_for, export_item, export_request_from_api
 from app.services import ExportsBucket, ItemsTable
 
-resolver = new_resolver()
 
+@lru_cache(maxsize=1)
+def routes(items: ItemsTable, exports: ExportsBucket) -> APIGatewayHttpResolver:
+    """The route over these services, built once per execution environment (whose services are
+    built once); the route holds them as typed arguments, not in an untyped context."""
+    resolver = new_resolver()
 
-@resolver.post("/items/<item_id>/exports")
-def _export_item(item_id: str) -> Response[dict[str, str]]:
-    event = resolver.current_event
-    request = export_request_from_api(item_id, event.decoded_body)
-    export_id = export_id_for(
-        event.request_context.request_id,
-        event.headers.get("Idempotency-Key"),
-    )
-    result = export_item(
-        request,
-        export_id,
-        items=cast(ItemsTable, resolver.context["items"]),
-        exports=cast(ExportsBucket, resolver.context["exports"]),
-    )
-    metrics.add_metric(
-        name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
-    )
-    return Response(
-        status_code=(HTTPStatus.CREATED if result.created else HTTPStatus.OK).value,
-        content_type=content_types.APPLICATION_JSON,
-        body={"export_id": export_id, "key": result.key},
-    )
+    @resolver.post("/items/<item_id>/exports")
+    def export(item_id: str) -> Response[dict[str, str]]:
+        event = resolver.current_event
+        request = export_request_from_api(item_id, event.decoded_body)
+        export_id = export_id_for(
+            event.request_context.request_id, event.headers.get("Idempotency-Key")
+        )
+        result = export_item(request, export_id, items=items, exports=exports)
+        metrics.add_metric(
+            name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
+        )
+        return Response(
+            status_code=(HTTPStatus.CREATED if result.created else HTTPStatus.OK).value,
+            content_type=content_types.APPLICATION_JSON,
+            body={"export_id": export_id, "key": result.key},
+        )
+
+    return resolver
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
@@ -53,7 +53,7 @@ def _export_item(item_id: str) -> Response[dict[str, str]]:
 def handle(
     event: dict[str, Any], context: LambdaContext, *, items: ItemsTable, exports: ExportsBucket
 ) -> dict[str, Any]:
-    return resolve(resolver, event, context, items=items, exports=exports)
+    return resolve(routes(items, exports), event, context)
 
 
 runtime.at_init(runtime.items_table, runtime.exports_bucket)

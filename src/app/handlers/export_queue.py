@@ -24,11 +24,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
+from app.handlers.invocation import within_remaining_time
 from app.handlers.sqs import check_records, reported_failures
-from app.invocation import within_remaining_time
-from app.models import export_request_from_message
 from app.observability import logger, metrics
-from app.operations import export_item
+from app.operations import export_item, export_request_from_message
 from app.services import ExportsBucket, ItemsTable
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

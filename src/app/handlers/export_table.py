@@ -24,15 +24,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
+from app.handlers.errors import RunLeasedError
+from app.handlers.invocation import within_remaining_time
 from app.handlers.sqs import check_records, reported_failures
-from app.invocation import within_remaining_time
-from app.models import InvalidRequestError, parse_json_object
 from app.observability import logger, metrics
+from app.operations import InvalidRequestError, TableExporter, TableExportOutcome, parse_json_object
 from app.services import (
     DependencyError,
     LeaseLostError,
 )
-from app.table_export import TableExporter, TableExportOutcome
 
 RESERVE_SECONDS = float(os.environ.get("TABLE_EXPORT_RESERVE_SECONDS", "30"))
 """Kept back from the function timeout for the last part, the checkpoint and the continuation."""
@@ -42,10 +42,6 @@ NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": ".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
-
-
-class RunLeasedError(Exception):
-    """The continuation's run is leased by another invocation: redeliver it later."""
 
 
 def _parse_run_id(raw: object) -> str:

@@ -9,12 +9,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from app.models import InvalidRequestError
 from app.observability import logger, metrics
-from app.operations import ItemNotFoundError
-from app.services import DependencyError
+from app.operations import InvalidRequestError, ItemNotFoundError
+from app.services import DependencyError, IdempotencyConflictError
 from app.services.exact_json import dumps
-from app.services.exports import IdempotencyConflictError
 
 ErrorResponse = Response[dict[str, str]]
 
@@ -148,9 +146,8 @@ def resolve(
     resolver: APIGatewayHttpResolver,
     event: dict[str, Any],
     context: LambdaContext,
-    **services: object,
 ) -> dict[str, Any]:
-    """Route ``event`` with ``services`` at hand; a malformed envelope is a 400 like any other."""
+    """Route ``event``; a malformed envelope is a 400 like any other."""
     problem = _envelope_problem(event)
     if problem is not None:
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
@@ -160,6 +157,5 @@ def resolve(
             "body": json.dumps({"message": problem}),
             "isBase64Encoded": False,
         }
-    resolver.context.update(services)
     response: dict[str, Any] = resolver.resolve(event, context)
     return response

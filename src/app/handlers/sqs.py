@@ -3,15 +3,10 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.models import InvalidRequestError
+from app.handlers.errors import UnreportableRecordError
 from app.observability import logger, metrics
-from app.operations import ItemNotFoundError
-from app.services import DependencyError
-from app.services.exports import IdempotencyConflictError
-
-
-class UnreportableRecordError(ValueError):
-    """A record SQS could not have sent: without a string ``messageId`` it cannot be reported."""
+from app.operations import InvalidRequestError, ItemNotFoundError
+from app.services import DependencyError, IdempotencyConflictError
 
 
 def check_records(records: list[object]) -> None:

@@ -2,9 +2,14 @@
 service's own terms (items, exports), translating AWS failures into :class:`DependencyError`."""
 
 from app.services.continuations import ContinuationQueue
-from app.services.errors import DependencyError
-from app.services.export_runs import ExportRun, ExportRunsTable, LeaseLostError, SegmentProgress
-from app.services.exports import ExportResult, ExportsBucket, UploadGoneError
+from app.services.errors import (
+    DependencyError,
+    IdempotencyConflictError,
+    LeaseLostError,
+    UploadGoneError,
+)
+from app.services.export_runs import ExportRun, ExportRunsTable, SegmentProgress
+from app.services.exports import ExportResult, ExportsBucket
 from app.services.items import Item, ItemsTable, ScanPage
 
 __all__ = [
@@ -14,6 +19,7 @@ __all__ = [
     "ExportRun",
     "ExportRunsTable",
     "ExportsBucket",
+    "IdempotencyConflictError",
     "Item",
     "ItemsTable",
     "LeaseLostError",

@@ -89,3 +89,20 @@ class DependencyError(Exception):
             code = type(error).__name__
             hint = "unexpected failure"
         return cls(resource, operation, code, hint, retryable=retryable)
+
+
+class UploadGoneError(DependencyError):
+    """S3 no longer knows the multipart upload: aborted (the bucket's lifecycle rule), or, at
+    completion, possibly completed long ago. Its parts are gone; the caller starts again."""
+
+
+class IdempotencyConflictError(Exception):
+    """The export id names an export of a different request: the client reused its key."""
+
+    def __init__(self, export_id: str) -> None:
+        super().__init__(f"export {export_id!r} was made for a different request")
+        self.export_id = export_id
+
+
+class LeaseLostError(Exception):
+    """Another invocation took over this run (ours outlived its lease): stop without writing."""

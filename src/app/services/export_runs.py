@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import boto3
 from botocore.exceptions import ClientError
 
-from app.services.errors import AWS_ERRORS, DependencyError
+from app.services.errors import AWS_ERRORS, DependencyError, LeaseLostError
 from app.sessions import dynamodb_client
 
 if TYPE_CHECKING:
@@ -48,10 +48,6 @@ class ExportRun:
     @property
     def items(self) -> int:
         return sum(segment.items for segment in self.segments)
-
-
-class LeaseLostError(Exception):
-    """Another invocation took over this run (ours outlived its lease): stop without writing."""
 
 
 def _segment_attribute(index: int) -> str:

@@ -16,7 +16,12 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
-from app.services.errors import AWS_ERRORS, DependencyError
+from app.services.errors import (
+    AWS_ERRORS,
+    DependencyError,
+    IdempotencyConflictError,
+    UploadGoneError,
+)
 from app.services.exact_json import dumps
 from app.sessions import s3_client
 
@@ -29,24 +34,11 @@ REQUEST_METADATA = "request-sha256"
 that made it, compared when a retry finds the object there."""
 
 
-class IdempotencyConflictError(Exception):
-    """The export id names an export of a different request: the client reused its key."""
-
-    def __init__(self, export_id: str) -> None:
-        super().__init__(f"export {export_id!r} was made for a different request")
-        self.export_id = export_id
-
-
 @dataclass(frozen=True)
 class ExportResult:
     key: str
     created: bool
     """False when the object was already there: a retry of an export that had succeeded."""
-
-
-class UploadGoneError(DependencyError):
-    """S3 no longer knows the multipart upload: aborted (the bucket's lifecycle rule), or, at
-    completion, possibly completed long ago. Its parts are gone; the caller starts again."""
 
 
 class ExportsBucket:

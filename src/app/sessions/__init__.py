@@ -13,8 +13,7 @@ from app.sessions.assumed_role import (
 from app.sessions.base import base_session
 from app.sessions.clients import dynamodb_client, s3_client, sqs_client, sts_client
 from app.sessions.config import CLIENT_CONFIG, worst_case_call_seconds
-from app.sessions.deadline import InvocationDeadlineError
-from app.sessions.errors import AssumeRoleError, is_retryable
+from app.sessions.errors import AssumeRoleError, InvocationDeadlineError, is_retryable
 
 __all__ = [
     "CLIENT_CONFIG",

@@ -16,7 +16,6 @@ The source can itself be an assumed-role session: each link of a role chain refr
 and :func:`assumed_role_chain` declares a whole chain in one call.
 """
 
-import logging
 import re
 import time
 import unicodedata
@@ -143,18 +142,6 @@ class _FixedCredentialsProvider(CredentialProvider):
 
     def load(self) -> Credentials:
         return self._credentials
-
-
-class _WithoutTraceback(logging.Filter):
-    """botocore logs a failed advisory refresh with a traceback; we log our own structured line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.exc_info = None
-        record.exc_text = None
-        return True
-
-
-logging.getLogger("botocore.credentials").addFilter(_WithoutTraceback())
 
 
 def _reuse(client: "STSClient") -> Callable[..., "STSClient"]:

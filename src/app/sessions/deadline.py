@@ -15,9 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
-
 from app.sessions.config import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+from app.sessions.errors import InvocationDeadlineError
 
 ANSWER_RESERVE_SECONDS = 1.0
 """Kept for the handler to log, count and answer after the last AWS attempt."""
@@ -28,12 +27,6 @@ clock: Callable[[], float] = time.monotonic
 """Seconds on a monotonic clock; tests replace it to simulate slow calls without sleeping."""
 
 _deadline: float | None = None
-
-
-class InvocationDeadlineError(BotoCoreError):
-    """Not enough of the invocation is left for another AWS call attempt."""
-
-    fmt = "no time left in this invocation for another AWS call attempt"
 
 
 def start(remaining_seconds: float) -> None:

@@ -18,7 +18,12 @@ from botocore.exceptions import (
 )
 from botocore.retries import standard
 
-from app.sessions.deadline import InvocationDeadlineError
+
+class InvocationDeadlineError(BotoCoreError):
+    """Not enough of the invocation is left for another AWS call attempt."""
+
+    fmt = "no time left in this invocation for another AWS call attempt"
+
 
 # A 429 with no known code counts as throttling only in recent botocore; Lambda's may be older.
 _THROTTLING_STATUS = getattr(standard, "ThrottlingStatusCodeChecker", None)

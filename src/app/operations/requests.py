@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from app.operations.errors import InvalidRequestError
+
 ITEM_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 IDEMPOTENCY_KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -22,10 +24,6 @@ parsing: ``json.loads`` recurses once a level and, past the interpreter's recurs
 differs between Python versions), raises RecursionError instead of an error about the body."""
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-class InvalidRequestError(ValueError):
-    """The caller sent something this service will never accept; retrying cannot help."""
 
 
 def parse_item_id(raw: object) -> str:

@@ -2,18 +2,9 @@
 
 from datetime import UTC, datetime
 
-from app.models import ExportRequest
+from app.operations.errors import ItemNotFoundError
+from app.operations.requests import ExportRequest
 from app.services import ExportResult, ExportsBucket, ItemsTable
-
-
-class ItemNotFoundError(Exception):
-    """No item has this id. A plain exception, not a frozen dataclass: Python itself assigns
-    ``__traceback__`` (and ``__context__``...) on exceptions, and ``contextlib`` does so on the way
-    out of a ``with`` block, which a frozen dataclass refuses."""
-
-    def __init__(self, item_id: str) -> None:
-        super().__init__(f"item {item_id!r} not found")
-        self.item_id = item_id
 
 
 def export_item(

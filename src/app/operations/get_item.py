@@ -1,0 +1,12 @@
+"""Read one item, whoever asked: a missing item is the caller's answer, not ``None``."""
+
+from app.operations.errors import ItemNotFoundError
+from app.services import Item, ItemsTable
+
+
+def get_item(item_id: str, *, items: ItemsTable) -> Item:
+    """The item ``item_id`` (already validated), read with the function's own session."""
+    item = items.get(item_id)
+    if item is None:
+        raise ItemNotFoundError(item_id)
+    return item
