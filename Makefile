@@ -101,7 +101,7 @@ soak: $(BIN)/.installed ## The load soak, longer: SOAK_SCALE (5) x 2,000 invocat
 # module of src/app, runs the fast in-process tests against each mutant (tools/mutation_selection.py),
 # MUTATION_CHILDREN at a time, and tools/mutation_report.py writes mutation/report.md from the
 # results and mutation/verdicts.toml; it fails below 90% killed or on a survivor with no verdict.
-# Each run starts from a fresh mutants/; ARGS (mutant names or globs, e.g. ARGS="app.models.*")
+# Each run starts from a fresh mutants/; ARGS (mutant names or globs, e.g. ARGS="app.operations.requests.*")
 # re-runs only those on the last run's mutants/. Not part of `make test`: it takes an hour or more.
 MUTATION_VENV := .venv-mutation
 MUTATION_CHILDREN ?= 2

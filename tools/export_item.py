@@ -19,8 +19,8 @@ import uuid
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from app.models import InvalidRequestError, export_request_from_message
 from app.operations import ItemNotFoundError, export_item
+from app.operations.requests import InvalidRequestError, export_request_from_message
 from app.services import DependencyError, ExportsBucket, ItemsTable
 from app.sessions import (
     CLIENT_CONFIG,
