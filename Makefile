@@ -78,6 +78,16 @@ invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (def
 aws: $(BIN)/.installed ## Run the embedded AWS (template provisioned, seeded) until Ctrl-C; writes .aws-local/env.json
 	$(BIN)/python -m tools.serve_aws $(ARGS)
 
+# The real `sam local` needs a container engine. `make engine` is the only target that installs
+# system packages (Debian's docker.io) or starts a daemon, and only when asked: see tools/engine.sh.
+.PHONY: engine
+engine: $(SAM_VENV)/.installed ## Start a Docker engine (installs docker.io if missing; root) and build the offline Lambda image
+	SAM_VENV=$(SAM_VENV) tools/engine.sh start
+
+.PHONY: engine-stop
+engine-stop: ## Stop the dockerd that make engine started (and sam local's containers)
+	tools/engine.sh stop
+
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint
