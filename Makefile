@@ -88,6 +88,16 @@ engine: $(SAM_VENV)/.installed ## Start a Docker engine (installs docker.io if m
 engine-stop: ## Stop the dockerd that make engine started (and sam local's containers)
 	tools/engine.sh stop
 
+# The real SAM CLI in Docker (`make engine` first where there is no engine), against an embedded AWS
+# of its own, with the function role's credentials: see tools/sam_local.py.
+.PHONY: sam-local
+sam-local: $(BIN)/.installed build ## sam local invoke FN (default GetItemFunction) with EVENT in Docker, against the embedded AWS
+	$(BIN)/python -m tools.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT)) -- $(ARGS)
+
+.PHONY: sam-api
+sam-api: $(BIN)/.installed build ## sam local start-api (port 3000, warm containers) against the embedded AWS, until Ctrl-C
+	$(BIN)/python -m tools.sam_local start-api -- --warm-containers EAGER $(ARGS)
+
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint
