@@ -68,10 +68,8 @@ def _docker(*arguments: str) -> str:
         [docker, *arguments], capture_output=True, text=True, timeout=30, check=False
     )
     if done.returncode != 0:
-        raise NoEngineError(
-            f"docker {arguments[0]} failed ({done.stderr.strip().splitlines()[-1:] or ['?']}[0]): "
-            "is an engine running? `make engine` starts one (Linux, root)"
-        )
+        said = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise NoEngineError(f"docker {arguments[0]}: {said} (`make engine` starts an engine)")
     return done.stdout.strip()
 
 
