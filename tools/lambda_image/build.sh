@@ -55,6 +55,9 @@ done)
 # shellcheck disable=SC2086
 PACKAGES=$(apt-cache depends --recurse --installed --no-recommends --no-suggests --no-conflicts \
     --no-breaks --no-replaces --no-enhances $DEBIAN_PACKAGES | grep -v '^ ' | sort -u)
+# Only those installed here (a library Python was not linked against may be missing).
+# shellcheck disable=SC2086
+PACKAGES=$(dpkg-query -W -f '${db:Status-Abbrev} ${Package}\n' $PACKAGES 2>/dev/null | awk '$1 == "ii" { print $2 }')
 # shellcheck disable=SC2086
 PACKAGE_VERSIONS=$(dpkg-query -W -f '${Package}=${Version}\n' $PACKAGES)
 
