@@ -133,6 +133,26 @@ invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (def
 aws: $(BIN)/.installed ## Run the embedded AWS (template provisioned, seeded) until Ctrl-C; writes .aws-local/env.json
 	$(BIN)/python -m tools.serve_aws $(ARGS)
 
+# The real `sam local` needs a container engine. `make engine` is the only target that installs
+# system packages (Debian's docker.io) or starts a daemon, and only when asked: see tools/engine.sh.
+.PHONY: engine
+engine: $(SAM_VENV)/.installed ## Start a Docker engine (installs docker.io if missing; root) and build the offline Lambda image
+	SAM_VENV=$(SAM_VENV) tools/engine.sh start
+
+.PHONY: engine-stop
+engine-stop: ## Stop the dockerd that make engine started (and sam local's containers)
+	tools/engine.sh stop
+
+# The real SAM CLI in Docker (`make engine` first where there is no engine), against an embedded AWS
+# of its own, with the function role's credentials: see tools/sam_local.py.
+.PHONY: sam-local
+sam-local: $(BIN)/.installed build ## sam local invoke FN (default GetItemFunction) with EVENT in Docker, against the embedded AWS
+	$(BIN)/python -m tools.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT)) -- $(ARGS)
+
+.PHONY: sam-api
+sam-api: $(BIN)/.installed build ## sam local start-api (port 3000, warm containers) against the embedded AWS, until Ctrl-C
+	$(BIN)/python -m tools.sam_local start-api -- --warm-containers EAGER $(ARGS)
+
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint

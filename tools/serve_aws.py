@@ -2,7 +2,9 @@
 
 For the real ``sam local invoke`` (with Docker) and for ``make invoke ARGS=--endpoint-url=...``.
 It writes an env.json in ``sam local invoke --env-vars`` shape: each function's variables as the
-embedded AWS resolved them, and ``AWS_ENDPOINT_URL`` via ``host.docker.internal``. Ctrl-C stops it.
+embedded AWS resolved them, and ``AWS_ENDPOINT_URL`` via ``host.docker.internal``. Where a Docker
+engine runs on this machine it also listens on the Docker bridge's gateway, which only this
+machine's containers reach (``make sam-local`` does all this by itself). Ctrl-C stops it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tools import invoke_inputs, local_lambda, sam_template
+from tools import invoke_inputs, local_lambda, sam_local, sam_template
 from tools.invoke_inputs import InputError
 from tools.local_invoke import PROGRAM as INVOKE_PROGRAM
 from tools.local_lambda import LocalAws
@@ -30,8 +32,9 @@ DOCKER_HOST = "host.docker.internal"
 def sam_env_vars(local: LocalAws, docker_host: str = DOCKER_HOST) -> dict[str, dict[str, str]]:
     """An env.json for ``sam local invoke --env-vars`` pointing the functions at ``local``.
 
-    ``sam local invoke`` only passes variables the template declares, so ``AWS_ENDPOINT_URL``
-    reaches a function only if template.yaml declares it (the runner sets it regardless).
+    ``sam local invoke`` only overrides variables the template declares: template.yaml declares
+    ``AWS_ENDPOINT_URL`` (an ``!If`` SAM cannot resolve), and ``Parameters`` applies to every
+    function. The runner sets it regardless.
     """
     port = local.aws.endpoint_url.rsplit(":", 1)[-1]
     env_vars: dict[str, dict[str, str]] = {
@@ -80,14 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     _stop_on_sigterm(stopped)
     try:
         parameters = invoke_inputs.parse_parameter_overrides(arguments.parameter_overrides)
-        with local_lambda.embedded(
-            template,
-            parameters=parameters,
-            stack_name=arguments.stack_name,
-            seed_file=seed_file if seed_file.exists() or arguments.seed else None,
-            region=arguments.region,
-            port=arguments.port,
-        ) as local:
+        with (
+            local_lambda.embedded(
+                template,
+                parameters=parameters,
+                stack_name=arguments.stack_name,
+                seed_file=seed_file if seed_file.exists() or arguments.seed else None,
+                region=arguments.region,
+                port=arguments.port,
+            ) as local,
+            sam_local.bridge_listener(int(local.aws.endpoint_url.rsplit(":", 1)[-1])) as gateway,
+        ):
             env_json: Path = arguments.env_json
             env_json.parent.mkdir(parents=True, exist_ok=True)
             env_json.write_text(json.dumps(sam_env_vars(local), indent=2) + "\n")
@@ -105,15 +111,16 @@ def main(argv: list[str] | None = None) -> int:
                 names = ", ".join(sorted(skipped))
                 _say(f"  not created here (moto cannot, or only Lambda uses them): {names}")
             _say(f"env.json for sam local invoke: {env_json}")
-            # The template declares AWS_ENDPOINT_URL only when LocalEndpointUrl is set, and
-            # sam local invoke passes only declared variables: hence the parameter override.
             port = endpoint.rsplit(":", 1)[-1]
-            local_endpoint = f"--parameter-overrides LocalEndpointUrl=http://{DOCKER_HOST}:{port}"
-            _say(f"  sam local invoke FN --env-vars {env_json} {local_endpoint}   (Docker Desktop)")
+            if gateway:
+                _say(f"  also on the Docker bridge: {gateway}:{port}")
             _say(
-                f"  sam local invoke FN --env-vars {env_json} {local_endpoint} "
-                f"--docker-network host --add-host {DOCKER_HOST}:127.0.0.1   (Docker on Linux: "
-                "the server listens on 127.0.0.1 only)"
+                f"  sam local invoke FN --env-vars {env_json} --add-host {DOCKER_HOST}:host-gateway"
+                " --skip-pull-image   (after sam build)"
+            )
+            _say(
+                "  (SAM passes your shell's own AWS credentials in; make sam-local passes the "
+                "function role's, from this AWS)"
             )
             _say(
                 f"  make invoke FN=... ARGS='--endpoint-url {endpoint}'  "
