@@ -127,31 +127,31 @@ mutation-report: $(MUTATION_VENV)/.installed ## Rewrite mutation/report.md from 
 
 .PHONY: invoke
 invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (default: its happy-path event) locally
-	$(BIN)/python -m tools.local_invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
+	$(BIN)/python -m tools.emulator.local_invoke $(FN) $(if $(EVENT),--event $(EVENT)) $(ARGS)
 
 .PHONY: aws
 aws: $(BIN)/.installed ## Run the embedded AWS (template provisioned, seeded) until Ctrl-C; writes .aws-local/env.json
-	$(BIN)/python -m tools.serve_aws $(ARGS)
+	$(BIN)/python -m tools.emulator.serve_aws $(ARGS)
 
 # The real `sam local` needs a container engine. `make engine` is the only target that installs
-# system packages (Debian's docker.io) or starts a daemon, and only when asked: see tools/engine.sh.
+# system packages (Debian's docker.io) or starts a daemon, and only when asked: see tools/emulator/engine.sh.
 .PHONY: engine
 engine: $(SAM_VENV)/.installed ## Start a Docker engine (installs docker.io if missing; root) and build the offline Lambda image
-	SAM_VENV=$(SAM_VENV) tools/engine.sh start
+	SAM_VENV=$(SAM_VENV) tools/emulator/engine.sh start
 
 .PHONY: engine-stop
 engine-stop: ## Stop the dockerd that make engine started (and sam local's containers)
-	tools/engine.sh stop
+	tools/emulator/engine.sh stop
 
 # The real SAM CLI in Docker (`make engine` first where there is no engine), against an embedded AWS
-# of its own, with the function role's credentials: see tools/sam_local.py.
+# of its own, with the function role's credentials: see tools/emulator/sam_local.py.
 .PHONY: sam-local
 sam-local: $(BIN)/.installed build ## sam local invoke FN (default GetItemFunction) with EVENT in Docker, against the embedded AWS
-	$(BIN)/python -m tools.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT)) -- $(ARGS)
+	$(BIN)/python -m tools.emulator.sam_local invoke $(FN) $(if $(EVENT),--event $(EVENT)) -- $(ARGS)
 
 .PHONY: sam-api
 sam-api: $(BIN)/.installed build ## sam local start-api (port 3000, warm containers) against the embedded AWS, until Ctrl-C
-	$(BIN)/python -m tools.sam_local start-api -- --warm-containers EAGER $(ARGS)
+	$(BIN)/python -m tools.emulator.sam_local start-api -- --warm-containers EAGER $(ARGS)
 
 .PHONY: validate
 validate: $(SAM_VENV)/.installed ## sam validate --lint
@@ -215,8 +215,8 @@ lock: ## Re-pin src/requirements.txt (hashed) and requirements-dev.txt from thei
 
 .PHONY: scan
 scan: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint (no warnings) and checkov on the template and its translation
-	$(BIN)/python -m tools.sam_template $(SCAN_DIR)/translated-dev.json
-	$(BIN)/python -m tools.sam_template $(SCAN_DIR)/translated-prod.json Stage=prod
+	$(BIN)/python -m tools.emulator.sam_template $(SCAN_DIR)/translated-dev.json
+	$(BIN)/python -m tools.emulator.sam_template $(SCAN_DIR)/translated-prod.json Stage=prod
 	$(BIN)/cfn-lint --regions $(AWS_DEFAULT_REGION) --include-checks I --non-zero-exit-code warning \
 	  -- template.yaml $(SCAN_DIR)/translated-dev.json $(SCAN_DIR)/translated-prod.json
 	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \

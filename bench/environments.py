@@ -1,9 +1,9 @@
 """Execution environments for the benchmark: a function's code, Lambda's variables, a fresh process.
 
-Each run is one ``bench/probe.py`` process started the way :mod:`tools.execution_environment`
-starts a worker (``python -I -S``, the function's directory as working directory and
-``LAMBDA_TASK_ROOT``, Lambda's variables, the function role's credentials), from one of these
-code directories:
+Each run is one ``bench/probe.py`` process started the way
+:mod:`tools.emulator.execution_environment` starts a worker (``python -I -S``, the function's
+directory as working directory and ``LAMBDA_TASK_ROOT``, Lambda's variables, the function role's
+credentials), from one of these code directories:
 
 * ``build``: the function's ``sam build`` artifact, next to only the packages the Lambda runtime
   provides (boto3, botocore...), as Lambda loads it;
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import execution_environment
-from tools.execution_environment import Code
-from tools.local_lambda import LocalAws
-from tools.provision import Function
+from tools.emulator import execution_environment
+from tools.emulator.execution_environment import Code
+from tools.emulator.local_lambda import LocalAws
+from tools.emulator.provision import Function
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = Path(__file__).with_name("probe.py")

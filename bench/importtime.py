@@ -9,7 +9,8 @@ from bench.probe import INIT_ENDS, INIT_STARTS
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 )
-"""Packages Lambda's Python runtime provides (``tools.execution_environment``), precompiled."""
+"""Packages Lambda's Python runtime provides (``tools.emulator.execution_environment``),
+precompiled."""
 
 
 def group(module: str) -> str:

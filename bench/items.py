@@ -15,7 +15,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from tools.local_lambda import LocalAws
+from tools.emulator.local_lambda import LocalAws
 
 _VOCABULARY = (
     "espresso grinder kettle jug filter paper steel ceramic glass oak walnut copper brass matte "
@@ -78,7 +78,7 @@ def seed(local: LocalAws, table_name: str, count: int) -> None:
     if local.aws.embedded:
         from moto.dynamodb.models import dynamodb_backends
 
-        from tools.embedded_aws import ACCOUNT_ID
+        from tools.emulator.embedded_aws import ACCOUNT_ID
 
         backend = dynamodb_backends[ACCOUNT_ID][local.aws.region]
         for item in requests:  # what moto's BatchWriteItem handler does for each PutRequest

@@ -1,8 +1,9 @@
 """One execution environment, measured: init (import the handler), then invocations.
 
-Run as ``python -I -S bench/probe.py`` in a fresh process, exactly as :mod:`tools.lambda_worker`
-runs (its ``_init`` and ``_invoke`` do the work here, loaded by path), with the job on stdin. On
-top of what the worker reports it measures, with the standard library only:
+Run as ``python -I -S bench/probe.py`` in a fresh process, exactly as
+:mod:`tools.emulator.lambda_worker` runs (its ``_init`` and ``_invoke`` do the work here, loaded by
+path), with the job on stdin. On top of what the worker reports it measures, with the standard
+library only:
 
 * the time of the handler's import (its module-level sessions and clients included);
 * every socket the process opens or resolves (an audit hook: ``socket.connect``,
@@ -30,7 +31,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-WORKER_PATH = Path(__file__).resolve().parent.parent / "tools" / "lambda_worker.py"
+WORKER_PATH = Path(__file__).resolve().parent.parent / "tools" / "emulator" / "lambda_worker.py"
 CLIENTS: collections.Counter[str] = collections.Counter()
 ATTEMPTS: collections.Counter[str] = collections.Counter()
 SOCKETS: collections.Counter[str] = collections.Counter()

@@ -32,7 +32,7 @@ from typing import Any
 
 from bench import importtime, items
 from bench.environments import Environments, Variant
-from tools.local_lambda import LocalAws
+from tools.emulator.local_lambda import LocalAws
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -422,7 +422,7 @@ def measure_sizes(build_dir: Path, functions: tuple[str, ...]) -> dict[str, dict
 
 
 def measure(settings: Settings, build_dir: Path | None) -> Results:
-    from tools.invoke_inputs import forget_developer_aws_config
+    from tools.emulator.invoke_inputs import forget_developer_aws_config
 
     forget_developer_aws_config()
     results = Results(settings=settings.__dict__ | {"sizes": list(settings.sizes)}, build=False)
@@ -452,7 +452,7 @@ def _measure_with_aws(
 ) -> None:
     from bench.environments import workspace
     from bench.fast_moto import fast_scan
-    from tools import local_lambda
+    from tools.emulator import local_lambda
 
     began = time.monotonic()
     with (

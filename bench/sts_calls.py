@@ -31,10 +31,10 @@ import botocore.client
 import botocore.session
 import time_machine
 
-from tools import local_lambda
-from tools.execution_environment import Code, lambda_environment, role_credentials
-from tools.invoke_inputs import forget_developer_aws_config
-from tools.lambda_context import LambdaContext
+from tools.emulator import local_lambda
+from tools.emulator.execution_environment import Code, lambda_environment, role_credentials
+from tools.emulator.invoke_inputs import forget_developer_aws_config
+from tools.emulator.lambda_context import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENT = ROOT / "events" / "ExportItemFunction" / "created.json"

@@ -58,9 +58,9 @@ from app.services import (  # noqa: E402
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
-from tools import sam_template  # noqa: E402
-from tools.lambda_context import LambdaContext  # noqa: E402
-from tools.seed import load_seed, put_items  # noqa: E402
+from tools.emulator import sam_template  # noqa: E402
+from tools.emulator.lambda_context import LambdaContext  # noqa: E402
+from tools.emulator.seed import load_seed, put_items  # noqa: E402
 
 
 class _UniquePaths(list[str]):

@@ -6,8 +6,8 @@ from types import ModuleType
 from typing import Any
 
 from tests.conftest import Stack
-from tools import sam_template
-from tools.lambda_context import LambdaContext
+from tools.emulator import sam_template
+from tools.emulator.lambda_context import LambdaContext
 
 _TEMPLATE = sam_template.load()
 

@@ -24,7 +24,7 @@ from moto import mock_aws
 
 from bench.fast_moto import fast_scan
 from tests.conftest import REGION
-from tools import sam_template
+from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
-from tools import execution_environment, local_lambda, sam_local, sam_template
-from tools.local_lambda import LocalAws
-from tools.sam_local import Image
-from tools.seed import load_seed
+from tools.emulator import execution_environment, local_lambda, sam_local, sam_template
+from tools.emulator.local_lambda import LocalAws
+from tools.emulator.sam_local import Image
+from tools.emulator.seed import load_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = EVENTS / "seed.json"

@@ -24,7 +24,7 @@ from cfnlint.helpers import load_resource
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.conftest import REGION
-from tools import sam_template
+from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import LAMBDA_ENVIRONMENT
-from tools import sam_template
+from tools.emulator import sam_template
 
 WRITER_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-exports-writer"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import sam_template
+from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
 

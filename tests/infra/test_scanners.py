@@ -20,7 +20,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from tests.conftest import REGION
-from tools import sam_template
+from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"

@@ -15,7 +15,7 @@ from cfnlint.api import ManualArgs, lint
 
 from app.sessions import worst_case_call_seconds
 from tests.conftest import EVENTS, EXPECTED, REGION
-from tools import sam_template
+from tools.emulator import sam_template
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAMBDA_PROVIDED = {

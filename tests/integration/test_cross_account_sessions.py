@@ -38,7 +38,7 @@ from app.sessions import (
 from app.sessions.config import MAX_ATTEMPTS
 from tests.conftest import ACCOUNT, LAMBDA_ENVIRONMENT, REGION, Stack, load_event
 from tests.handler_calls import call, handler_module
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 WRITER = LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"]

@@ -11,7 +11,7 @@ from app.sessions import deadline
 from app.sessions.config import MAX_ATTEMPTS
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 
 class SimulatedClock:

@@ -24,7 +24,7 @@ from app.operations.requests import (
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
 from tests.log_capture import lambda_output
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LEVELS = 16_000

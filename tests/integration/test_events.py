@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import EXPECTED, Stack, event_names, load_event
 from tests.dynamodb_numbers import exact, same_json
 from tests.handler_calls import call, context_for
-from tools.lambda_context import LambdaContext
-from tools.seed import load_seed
+from tools.emulator.lambda_context import LambdaContext
+from tools.emulator.seed import load_seed
 
 SEEDED = {item["item_id"]: item for item in load_seed()["ItemsTable"]}
 

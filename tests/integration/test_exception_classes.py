@@ -16,7 +16,7 @@ from app.operations import ItemNotFoundError
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
 from tests.log_capture import lambda_output
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 
 def _exception_classes() -> list[type[BaseException]]:

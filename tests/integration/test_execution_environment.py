@@ -11,7 +11,7 @@ import pytest
 from app import runtime
 from tests.conftest import Stack, load_event, new_request
 from tests.handler_calls import handler_module
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 FUNCTIONS = ["GetItemFunction", "ExportItemFunction", "ExportQueueFunction"]
 

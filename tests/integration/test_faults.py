@@ -40,8 +40,8 @@ from tests.conftest import LAMBDA_ENVIRONMENT, Stack, load_event
 from tests.fault_injection import Backoff, Fault, FaultyAws, SimulatedClock, record_backoff
 from tests.handler_calls import call
 from tests.log_capture import LambdaOutput, lambda_output
-from tools import sam_template
-from tools.lambda_context import LambdaContext
+from tools.emulator import sam_template
+from tools.emulator.lambda_context import LambdaContext
 
 TABLE = LAMBDA_ENVIRONMENT["TABLE_NAME"]
 BUCKET = LAMBDA_ENVIRONMENT["BUCKET_NAME"]

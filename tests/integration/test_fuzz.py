@@ -35,8 +35,8 @@ from app.services import ExportsBucket, ItemsTable
 from app.sessions import RoleSpec, assumed_role_session, base_session
 from tests.conftest import LAMBDA_ENVIRONMENT, REGION, Stack, load_event
 from tests.handler_calls import call
-from tools.lambda_context import LambdaContext
-from tools.seed import load_seed
+from tools.emulator.lambda_context import LambdaContext
+from tools.emulator.seed import load_seed
 
 SEEDED = {item["item_id"] for item in load_seed()["ItemsTable"]}
 MAX_ID = 64

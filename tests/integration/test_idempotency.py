@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
 from tests.log_capture import lambda_output
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 KEY = "0f8e2a64-5b7c-4d1e-9a3f-2c6b8d4e1f07"
 

@@ -41,11 +41,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
-from tools import local_lambda, local_template, sam_template
-from tools.embedded_aws import isolated_session
-from tools.execution_environment import Invocation, role_credentials
-from tools.invoke_inputs import EnvVars
-from tools.local_lambda import LocalAws
+from tools.emulator import local_lambda, local_template, sam_template
+from tools.emulator.embedded_aws import isolated_session
+from tools.emulator.execution_environment import Invocation, role_credentials
+from tools.emulator.invoke_inputs import EnvVars
+from tools.emulator.local_lambda import LocalAws
 
 SEED = EVENTS / "seed.json"
 BASE_STACK = "least-privilege"

@@ -25,7 +25,7 @@ import pytest
 from app.operations.requests import export_id_for
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
 from tests.dynamodb_numbers import exact, same_json
-from tools import (
+from tools.emulator import (
     execution_environment,
     invoke_inputs,
     local_invoke,
@@ -35,9 +35,9 @@ from tools import (
     sam_template,
     serve_aws,
 )
-from tools.execution_environment import Code
-from tools.local_lambda import LocalAws
-from tools.seed import load_seed
+from tools.emulator.execution_environment import Code
+from tools.emulator.local_lambda import LocalAws
+from tools.emulator.seed import load_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = EVENTS / "seed.json"
@@ -160,7 +160,7 @@ def _run_cli(*arguments: str, stdin: str | None = None) -> subprocess.CompletedP
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(DEVELOPER)
     return subprocess.run(
-        [sys.executable, "-m", "tools.local_invoke", *arguments],
+        [sys.executable, "-m", "tools.emulator.local_invoke", *arguments],
         cwd=ROOT,
         env=environment,
         input=stdin,

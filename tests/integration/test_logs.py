@@ -23,8 +23,8 @@ from tests.conftest import Stack, event_names, load_event
 from tests.fault_injection import FaultyAws, record_backoff
 from tests.handler_calls import call
 from tests.log_capture import LambdaOutput, lambda_output
-from tools import sam_template
-from tools.lambda_context import LambdaContext
+from tools.emulator import sam_template
+from tools.emulator.lambda_context import LambdaContext
 
 FUNCTIONS = sorted(sam_template.functions(sam_template.load()))
 BASE_CREDENTIALS = {

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import MAX_DIGITS, NUMBERS, exact, typed
 from tests.handler_calls import call, context_for
-from tools.lambda_context import LambdaContext
-from tools.seed import load_seed, put_items
+from tools.emulator.lambda_context import LambdaContext
+from tools.emulator.seed import load_seed, put_items
 
 NINES = "9." + "9" * (MAX_DIGITS - 1)
 EDGES = [

@@ -12,8 +12,8 @@ from mypy_boto3_sqs import SQSClient
 
 from tests.conftest import Stack, load_event
 from tests.handler_calls import call
-from tools import sam_template
-from tools.lambda_context import LambdaContext
+from tools.emulator import sam_template
+from tools.emulator.lambda_context import LambdaContext
 
 
 def _queue_pair(sqs: SQSClient, template: dict[str, Any]) -> tuple[str, str, int]:

@@ -19,8 +19,8 @@ from app.services.items import ScanPage
 from tests.conftest import Stack, load_event
 from tests.dynamodb_numbers import NUMBERS, typed
 from tests.handler_calls import call
-from tools.lambda_context import LambdaContext
-from tools.seed import ExactNumbers, load_seed, put_items
+from tools.emulator.lambda_context import LambdaContext
+from tools.emulator.seed import ExactNumbers, load_seed, put_items
 
 _TYPED = {
     "item_id": "typed",

@@ -30,7 +30,7 @@ from app.sessions.config import (
     worst_case_call_seconds,
 )
 from tests.conftest import ACCOUNT, LAMBDA_ENVIRONMENT, REGION, Stack
-from tools import sam_template
+from tools.emulator import sam_template
 
 WRITER = LAMBDA_ENVIRONMENT["WRITER_ROLE_ARN"]
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -34,9 +34,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVENTS, load_event, new_request
-from tools import local_lambda, provision
-from tools.execution_environment import Invocation
-from tools.local_lambda import LocalAws
+from tools.emulator import local_lambda, provision
+from tools.emulator.execution_environment import Invocation
+from tools.emulator.local_lambda import LocalAws
 
 SCALE = int(os.environ.get("SOAK_SCALE", "1"))
 WARM = 10

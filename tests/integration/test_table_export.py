@@ -26,8 +26,8 @@ from app.services import (
 from tests import fault_injection as faults
 from tests.conftest import REGION, Stack, load_event
 from tests.handler_calls import call, context_for, handler_module
-from tools.lambda_context import LambdaContext
-from tools.seed import load_seed, put_items
+from tools.emulator.lambda_context import LambdaContext
+from tools.emulator.seed import load_seed, put_items
 
 
 def _exported_items(stack: Stack, manifest_key: str) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from hypothesis import example, given
 
 from app.services.exact_json import dumps
 from tests.dynamodb_numbers import NUMBERS, exact, typed
-from tools.lambda_worker import _marshal
+from tools.emulator.lambda_worker import _marshal
 
 
 @given(NUMBERS)

@@ -13,7 +13,7 @@ from app.operations.export_table import TableExportOutcome
 from app.operations.requests import InvalidRequestError
 from app.services import LeaseLostError
 from tests.log_capture import lambda_output
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 RUN_ID_RULE = "run_id must be 1-100 letters, digits, '_', '.' or '-'"
 

@@ -18,7 +18,7 @@ from app.observability import metrics
 from app.operations import ItemNotFoundError
 from app.operations.requests import InvalidRequestError
 from tests.conftest import EVENTS
-from tools.lambda_context import LambdaContext
+from tools.emulator.lambda_context import LambdaContext
 
 EVENT = json.loads((EVENTS / "GetItemFunction" / "found.json").read_text())
 

@@ -1,8 +1,8 @@
 """``make sam-local`` and ``make sam-api``: the real SAM CLI, in Docker, against the embedded AWS.
 
-``python -m tools.sam_local invoke FN [-e EVENT] [-- SAM_ARGS]`` and
-``python -m tools.sam_local start-api [--port N] [-- SAM_ARGS]`` start an embedded AWS (provisioned
-from template.yaml and seeded, as ``make aws`` does), then run ``sam local invoke`` or
+``python -m tools.emulator.sam_local invoke FN [-e EVENT] [-- SAM_ARGS]`` and
+``python -m tools.emulator.sam_local start-api [--port N] [-- SAM_ARGS]`` start an embedded AWS
+(provisioned from template.yaml and seeded, as ``make aws`` does), then run ``sam local invoke`` or
 ``sam local start-api`` on the ``sam build`` artifact with what SAM cannot work out by itself:
 
 - the network path: the embedded AWS listens on 127.0.0.1 and, where the engine runs on this
@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import invoke_inputs, sam_template
-from tools.invoke_inputs import InputError
+from tools.emulator import invoke_inputs, sam_template
+from tools.emulator.invoke_inputs import InputError
 
 PROGRAM = "sam-local"
 BUILT_TEMPLATE = sam_template.ROOT / ".aws-sam" / "build" / "template.yaml"
@@ -51,7 +51,7 @@ ENV_JSON = sam_template.ROOT / ".aws-local" / "sam-env.json"
 DOCKER_HOST_NAME = "host.docker.internal"
 RAPID_REPOSITORY = "public.ecr.aws/lambda"
 STAND_IN_LABEL = "items-service.lambda-image"
-"""The label tools/lambda_image/build.sh puts on the images it builds."""
+"""The label tools/emulator/lambda_image/build.sh puts on the images it builds."""
 
 
 class NoEngineError(InputError):
@@ -251,7 +251,7 @@ def run(arguments: argparse.Namespace) -> int:
         )
     _say(f"engine: Docker {engine_version()}")
 
-    from tools import execution_environment, local_lambda
+    from tools.emulator import execution_environment, local_lambda
 
     region = os.environ.get("AWS_REGION") or sam_template.DEFAULT_REGION
     seed_file = invoke_inputs.events_dir(sam_template.TEMPLATE) / "seed.json"

@@ -18,7 +18,7 @@ from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 from samtranslator.yaml_helper import yaml_parse
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 # Managed policies SAM may attach by name; translating offline cannot list them from IAM.
@@ -79,7 +79,7 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m tools.sam_template OUT [Name=Value ...]``: write the translation to scan."""
+    """``python -m tools.emulator.sam_template OUT [Name=Value ...]``: the translation, to scan."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out", type=Path, help="where to write the translated template (JSON)")
     parser.add_argument("parameters", nargs="*", metavar="Name=Value", help="parameter overrides")

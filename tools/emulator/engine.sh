@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A Docker engine for the real `sam local`, on a Linux machine where there is none (CI, a bare VM).
 #
-#   tools/engine.sh start   install Debian's docker.io if dockerd is missing, start dockerd unless an
-#                           engine already answers, then build the Lambda image (tools/lambda_image)
-#   tools/engine.sh stop    stop the dockerd that `start` started (never an engine it found running)
+#   tools/emulator/engine.sh start   install Debian's docker.io if dockerd is missing, start dockerd unless an
+#                           engine already answers, then build the Lambda image (tools/emulator/lambda_image)
+#   tools/emulator/engine.sh stop    stop the dockerd that `start` started (never an engine it found running)
 #
 # Only `make engine` and CI run it: nothing installs packages or starts a daemon otherwise. Needs root.
 set -euo pipefail

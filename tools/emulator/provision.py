@@ -18,10 +18,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tools import local_template, sam_template
-from tools.embedded_aws import EmbeddedAws
-from tools.invoke_inputs import DEFAULT_STACK_NAME, InputError
-from tools.local_template import FromOutput, LocalTemplate
+from tools.emulator import local_template, sam_template
+from tools.emulator.embedded_aws import EmbeddedAws
+from tools.emulator.invoke_inputs import DEFAULT_STACK_NAME, InputError
+from tools.emulator.local_template import FromOutput, LocalTemplate
 
 _CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 _WAIT_SECONDS = 60.0

@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 DEFAULT_STACK_NAME = "local-invoke"
 EnvVars = dict[str, dict[str, str]]
 """``sam local invoke --env-vars``: ``{"Parameters": {...}, "<FunctionLogicalId>": {...}}``."""

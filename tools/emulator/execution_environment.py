@@ -1,7 +1,7 @@
 """Run a function as Lambda would: a fresh process per execution environment, its own role.
 
-The worker (:mod:`tools.lambda_worker`) gets only what Lambda would give it: the variables the
-template declares (with ``--env-vars`` overrides), Lambda's own variables, credentials of the
+The worker (:mod:`tools.emulator.lambda_worker`) gets only what Lambda would give it: the variables
+the template declares (with ``--env-vars`` overrides), Lambda's own variables, credentials of the
 function's role obtained with ``sts:AssumeRole`` in the embedded AWS, and ``AWS_ENDPOINT_URL``
 pointing there. Nothing of the developer's environment (profiles, keys, ``~/.aws``) reaches it.
 
@@ -33,9 +33,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from tools import sam_template
-from tools.embedded_aws import EmbeddedAws
-from tools.provision import Function
+from tools.emulator import sam_template
+from tools.emulator.embedded_aws import EmbeddedAws
+from tools.emulator.provision import Function
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
 RUNTIME_PROVIDED = (

@@ -19,10 +19,10 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tools import invoke_inputs, local_lambda, sam_local, sam_template
-from tools.invoke_inputs import InputError
-from tools.local_invoke import PROGRAM as INVOKE_PROGRAM
-from tools.local_lambda import LocalAws
+from tools.emulator import invoke_inputs, local_lambda, sam_local, sam_template
+from tools.emulator.invoke_inputs import InputError
+from tools.emulator.local_invoke import PROGRAM as INVOKE_PROGRAM
+from tools.emulator.local_lambda import LocalAws
 
 PROGRAM = "aws"
 DEFAULT_ENV_JSON = sam_template.ROOT / ".aws-local" / "env.json"

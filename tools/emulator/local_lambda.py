@@ -1,8 +1,9 @@
 """The local invoke as a library: an embedded AWS built from the template, and invocations in it.
 
-:mod:`tools.local_invoke` (``make invoke``) and :mod:`tools.serve_aws` (``make aws``) are thin
-command lines over this; tests use it directly to share one embedded AWS between many invokes.
-Every problem with the caller's input raises :class:`InputError` with a one-line message.
+:mod:`tools.emulator.local_invoke` (``make invoke``) and :mod:`tools.emulator.serve_aws` (``make
+aws``) are thin command lines over this; tests use it directly to share one embedded AWS between
+many invokes. Every problem with the caller's input raises :class:`InputError` with a one-line
+message.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tools import embedded_aws, execution_environment, provision, sam_template
-from tools.embedded_aws import EmbeddedAws
-from tools.execution_environment import Invocation
-from tools.invoke_inputs import DEFAULT_STACK_NAME, EnvVars, InputError, read_json
-from tools.provision import Customize, Deployment, Function
-from tools.seed import load_seed, put_items
+from tools.emulator import embedded_aws, execution_environment, provision, sam_template
+from tools.emulator.embedded_aws import EmbeddedAws
+from tools.emulator.execution_environment import Invocation
+from tools.emulator.invoke_inputs import DEFAULT_STACK_NAME, EnvVars, InputError, read_json
+from tools.emulator.provision import Customize, Deployment, Function
+from tools.emulator.seed import load_seed, put_items
 
 TABLE_TYPE = "AWS::DynamoDB::Table"
 

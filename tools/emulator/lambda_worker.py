@@ -1,10 +1,10 @@
 """One Lambda execution environment: import the handler once (init), then invoke it per event.
 
-Run by the local runner as ``python -I -S tools/lambda_worker.py`` in a fresh process, with the
-function's environment and a job on stdin. ``-I -S`` start it with the standard library only; the
-job's ``sys_path`` then decides what the function can import, as ``/var/task`` and the runtime's
-own packages do in Lambda. So this file imports nothing outside the standard library at the top,
-and writes no bytecode (``/var/task`` is read-only: every cold start compiles from source).
+Run by the local runner as ``python -I -S tools/emulator/lambda_worker.py`` in a fresh process, with
+the function's environment and a job on stdin. ``-I -S`` start it with the standard library only;
+the job's ``sys_path`` then decides what the function can import, as ``/var/task`` and the runtime's
+own packages do in Lambda. So this file imports nothing outside the standard library at the top, and
+writes no bytecode (``/var/task`` is read-only: every cold start compiles from source).
 
 Protocol: one JSON object per line on the original stdout (``start``, then ``result`` per
 invocation); the function's own stdout goes to stderr with its logs, as both go to the log stream
@@ -72,7 +72,7 @@ class _CountApiCallsOnImport(importlib.abc.MetaPathFinder):
 
 
 def _load_lambda_context() -> Any:  # noqa: ANN401 - the class, loaded without tools/ on sys.path
-    """tools/lambda_context.py, by path: the function must not be able to import ``tools``."""
+    """``lambda_context.py``, by path: the function must not be able to import ``tools``."""
     path = Path(__file__).with_name("lambda_context.py")
     spec = importlib.util.spec_from_file_location("_local_lambda_context", path)
     if spec is None or spec.loader is None:

@@ -15,14 +15,14 @@
 #   public.ecr.aws/lambda/python:3.13-rapid-<arch>       what `sam local` runs for python3.13 ...
 #   public.ecr.aws/lambda/python:3.13-rapid-<other>      ... and for the other architecture too: a
 #                                                        <arch> image under that name, labelled so
-# `tools/sam_local.py` says so and passes --skip-pull-image (without it SAM would try to pull).
+# `tools/emulator/sam_local.py` says so and passes --skip-pull-image (without it SAM would try to pull).
 #
 # Environment: LAMBDA_PYTHON (a CPython 3.13 built with --enable-shared, default pyenv's 3.13),
 # SAM_VENV (where the SAM CLI is installed, for its emulator; default .venv-sam).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(cd "$HERE/../.." && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
 AWSLAMBDARIC="awslambdaric==4.2.2 simplejson==4.3.0 snapshot-restore-py==1.0.0"
 RUNTIME_PACKAGES="boto3 botocore s3transfer jmespath python-dateutil urllib3 six"
 # What Python 3.13 and awslambdaric link against (and a shell for the bootstrap); their dependencies come along.
@@ -119,11 +119,11 @@ pip --target "$FS"/var/runtime $AWSLAMBDARIC
 rm -rf "$FS"/var/runtime/bin "$SITE"/bin
 
 ROOTFS="$BASE_REPO-rootfs:$KEY"
-tar -C "$FS" -cf - . | docker import --message "tools/lambda_image/build.sh rootfs" - "$ROOTFS" >/dev/null
+tar -C "$FS" -cf - . | docker import --message "tools/emulator/lambda_image/build.sh rootfs" - "$ROOTFS" >/dev/null
 cp "$HERE"/Dockerfile "$HERE"/lambda-entrypoint.sh "$HERE"/bootstrap "$HERE"/bootstrap.py "$WORK"/
 cp "$RIE" "$WORK"/aws-lambda-rie
 rm -rf "$FS"
-DESCRIPTION="a $ARCH stand-in for $RAPID_REPO:3.13, built offline by tools/lambda_image/build.sh from \
+DESCRIPTION="a $ARCH stand-in for $RAPID_REPO:3.13, built offline by tools/emulator/lambda_image/build.sh from \
 this machine's Debian files, $("$LAMBDA_PYTHON" -V), awslambdaric and the SAM CLI's emulator"
 build() {
     quiet docker build --quiet --build-arg ROOTFS="$ROOTFS" --build-arg RIE=aws-lambda-rie \

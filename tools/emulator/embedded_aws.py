@@ -87,7 +87,7 @@ class EmbeddedAws:
         """
         if not self.embedded:
             raise ValueError("IAM enforcement needs the embedded AWS; drop --endpoint-url")
-        from tools import moto_fidelity
+        from tools.emulator import moto_fidelity
 
         anonymous = self.session
         self._become(self._runner_user_session())

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeSerializer
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-SEED_FILE = Path(__file__).resolve().parent.parent / "events" / "seed.json"
+SEED_FILE = Path(__file__).resolve().parents[2] / "events" / "seed.json"
 
 
 def load_seed(path: Path = SEED_FILE) -> dict[str, list[dict[str, Any]]]:

@@ -1,4 +1,5 @@
-"""``sam local invoke`` without Docker or an AWS account: ``python -m tools.local_invoke FN``.
+"""``sam local invoke`` without Docker or an AWS account:
+``python -m tools.emulator.local_invoke FN``.
 
 Starts an embedded AWS (a moto server on 127.0.0.1), provisions the template's resources in it
 from template.yaml, seeds events/seed.json, and invokes the function the way Lambda would: a fresh
@@ -21,11 +22,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from tools import invoke_inputs
-from tools.invoke_inputs import DEFAULT_STACK_NAME, DEFAULT_TEMPLATE, InputError
+from tools.emulator import invoke_inputs
+from tools.emulator.invoke_inputs import DEFAULT_STACK_NAME, DEFAULT_TEMPLATE, InputError
 
 if TYPE_CHECKING:
-    from tools.execution_environment import Invocation
+    from tools.emulator.execution_environment import Invocation
 
 PROGRAM = "local-invoke"
 
@@ -127,7 +128,11 @@ def run(arguments: argparse.Namespace) -> int:
     if arguments.enforce_iam and arguments.endpoint_url:
         raise InputError("--enforce-iam needs the embedded AWS: drop --endpoint-url")
 
-    from tools import execution_environment, local_lambda, sam_template  # boto3, moto...: ~1 s
+    from tools.emulator import (  # boto3, moto...: ~1 s
+        execution_environment,
+        local_lambda,
+        sam_template,
+    )
 
     local_lambda.check_function_id(template, arguments.function_id)
     if arguments.event is None:
