@@ -60,11 +60,15 @@ TEMPLATE_WORDS = re.compile(r"cookiecutter|sam init --location|new-service")
 # What the generated project runs of its own suite: every tier but the integration one, whose
 # outcome the answers do not decide beyond the region, plus the two integration files that run every
 # event (in process and in worker processes) and so see the region and the names. This
-# repository's own suite runs the rest on the same code. SAM_INIT_FULL_SUITE=1 runs them all.
+# repository's own suite runs the rest on the same code. The real SAM tier is left to this
+# repository's run too: it needs this machine's Docker engine and stand-in image, and SAM in a
+# rendered project looked for its emulation image in the registry instead (an open question, see
+# the README's Test section). SAM_INIT_FULL_SUITE=1 runs them all.
 RERUN = (
     "tests/unit",
     "tests/infra",
     "tests/e2e",
+    "--ignore=tests/e2e/test_sam_local.py",
     "tests/integration/test_events.py",
     "tests/integration/test_local_invoke.py",
 )
