@@ -1,25 +1,14 @@
-"""Export the whole items table to S3 as gzip-compressed JSON Lines, in flat memory, resumably.
+"""The whole items table to S3 as gzip JSON Lines, in flat memory, resumably.
 
-The table is read as a parallel scan (one segment per worker thread); each segment streams into
-its own object, ``<prefix>table/<run_id>/segment-<i>-of-<n>.jsonl.gz``: an S3 multipart upload
-once the segment outgrows one part, a single conditional put while it does not (small tables
-spend three calls a segment, not seven). A segment holds one scan page of at most ``page_items``
-items in memory; the part being compressed (up to ``part_bytes``) waits on local disk. Memory
-therefore stays the same however large the table is.
+A parallel scan streams each segment into its own object (a multipart upload once it outgrows one
+part, one conditional put while it does not), holding one page in memory and the part being
+compressed on disk, so memory stays flat however large the table. Parts are whole gzip members, so
+the object is one valid gzip file. Each uploaded part's progress is saved in the runs table, so a
+run that runs short of time resumes from the saved keys: nothing written twice, nothing skipped.
 
-Each part is a complete gzip member, and concatenated gzip members are a valid gzip file, so the
-finished object decompresses with any gzip reader. After every uploaded part the segment's
-progress (upload id, part ETags and the scan key after the part's last item) is saved in the runs
-table. When the invocation runs short of time, the segments stop at a page boundary; items read
-since the last part are simply read again by the next invocation, which resumes from the saved
-keys. Nothing is written twice and nothing is skipped.
-
-A run that stops first gives its lease back, then queues its continuation: whoever receives the
-continuation finds the run free. A continuation is acknowledged only once its run is complete or
-handed on the same way (``busy`` and ``superseded`` are redelivered, see the handler). When one
-segment fails, the others stop at their next page or part and the invocation waits for them: no
-segment outlives it to race its retry. A segment whose upload S3 no longer knows (aborted by the
-bucket's lifecycle rule) starts again from the segment's start with a new upload.
+A stopping run gives its lease back before queueing its continuation, so the continuation always
+finds the run free; a failing segment stops the others before the invocation raises; a segment
+whose upload S3 forgot starts again with a new one. The README's "whole-table export" has the rest.
 """
 
 import json
