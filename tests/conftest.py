@@ -288,3 +288,14 @@ def new_request(name: str, tag: str) -> dict[str, Any]:
 
 def event_names() -> list[str]:
     return sorted(str(path.relative_to(EVENTS).with_suffix("")) for path in EVENTS.glob("*/*.json"))
+
+
+def matches_expected(response: Any, expected: dict[str, Any]) -> None:
+    """``response`` says what ``events/expected.json`` says: each named key equal, and the batch's
+    failed records the same set in any order."""
+    for key, value in expected.items():
+        if key == "batchItemFailures":
+            failed = sorted(entry["itemIdentifier"] for entry in response[key])
+            assert failed == sorted(value), response
+        else:
+            assert response[key] == value, response

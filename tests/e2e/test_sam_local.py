@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EVENTS, EXPECTED, event_names, load_event
+from tests.conftest import EVENTS, EXPECTED, event_names, load_event, matches_expected
 from tools.emulator import execution_environment, local_lambda, sam_local, sam_template
 from tools.emulator.local_lambda import LocalAws
 from tools.emulator.sam_local import Image
@@ -282,22 +282,13 @@ def through_runner(
     return stack, {name: response for result in results for name, response in result.items()}
 
 
-def _matches(response: Any, expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        if key == "batchItemFailures":
-            failed = sorted(entry["itemIdentifier"] for entry in response[key])
-            assert failed == sorted(value), response
-        else:
-            assert response[key] == value, response
-
-
 @pytest.mark.parametrize("name", event_names())
 def test_sam_local_invoke_answers_every_event_as_expected(
     name: str, through_sam: tuple[Stack, dict[str, SamInvoke]]
 ) -> None:
     outcome = through_sam[1][name]
     assert "errorType" not in outcome.payload, outcome.stderr[-3000:]
-    _matches(outcome.payload, EXPECTED["responses"][name])
+    matches_expected(outcome.payload, EXPECTED["responses"][name])
 
 
 def test_sam_ran_the_stand_in_or_the_pulled_image_it_says(

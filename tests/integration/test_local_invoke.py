@@ -23,7 +23,7 @@ from unittest import mock
 import pytest
 
 from app.operations.requests import export_id_for
-from tests.conftest import EVENTS, EXPECTED, event_names, load_event
+from tests.conftest import EVENTS, EXPECTED, event_names, load_event, matches_expected
 from tests.dynamodb_numbers import exact, same_json
 from tools.emulator import (
     execution_environment,
@@ -79,20 +79,11 @@ def _objects(local: LocalAws) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
-def _matches(response: Any, expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        if key == "batchItemFailures":
-            failed = sorted(entry["itemIdentifier"] for entry in response[key])
-            assert failed == sorted(value), response
-        else:
-            assert response[key] == value, response
-
-
 @pytest.mark.parametrize("name", event_names())
 def test_every_event_gets_its_expected_response(name: str, outcomes: dict[str, Any]) -> None:
     invocation, log = outcomes[name]
     assert not invocation.error, log.read_text()[-3000:]
-    _matches(invocation.response, EXPECTED["responses"][name])
+    matches_expected(invocation.response, EXPECTED["responses"][name])
 
 
 def test_a_found_item_is_returned_as_seeded(outcomes: dict[str, Any]) -> None:
