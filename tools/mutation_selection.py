@@ -32,6 +32,9 @@ SPAWNING: dict[str, frozenset[str] | None] = {
     "test_bench_smoke.py": None,
     "test_scanners.py": None,
     "test_delivery.py": None,
+    "test_deep_nesting.py": frozenset(
+        {"test_every_deep_body_is_refused_with_a_message_on_every_python"}
+    ),
     "test_least_privilege_proven.py": None,
     "test_template.py": frozenset({"test_init_succeeds_with_exactly_the_template_environment"}),
 }
