@@ -140,6 +140,9 @@ def start(region: str, endpoint_url: str | None = None, port: int = 0) -> Iterat
         return
     from moto.server import ThreadedMotoServer
 
+    from tools.emulator import s3_conditional_writes
+
+    s3_conditional_writes.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=LOCAL_IP, port=port, verbose=False)
     server.start()

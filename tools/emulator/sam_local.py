@@ -196,6 +196,10 @@ def bridge_listener(port: int) -> Iterator[str | None]:
         return
     from moto.server import ThreadedMotoServer
 
+    from tools.emulator import s3_conditional_writes
+
+    s3_conditional_writes.install()
+
     server = ThreadedMotoServer(ip_address=gateway, port=port, verbose=False)
     server.start()
     try:
