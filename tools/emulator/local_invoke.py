@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from tools.emulator import invoke_inputs
+from tools.emulator import command_line, invoke_inputs
 from tools.emulator.invoke_inputs import DEFAULT_STACK_NAME, DEFAULT_TEMPLATE, InputError
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _say(message: str) -> None:
-    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+    command_line.say(PROGRAM, message)
 
 
 def _print_response(invocation: Invocation) -> None:
@@ -172,18 +172,7 @@ def run(arguments: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     invoke_inputs.forget_developer_aws_config()
-    try:
-        return run(arguments)
-    except InputError as error:
-        _say(str(error))
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except Exception as error:
-        if arguments.debug:
-            raise
-        _say(f"internal error: {type(error).__name__}: {error} (--debug shows the traceback)")
-        return 1
+    return command_line.run_command(PROGRAM, lambda: run(arguments), debug=arguments.debug)
 
 
 if __name__ == "__main__":

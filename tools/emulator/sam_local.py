@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.emulator import invoke_inputs, sam_template
+from tools.emulator import command_line, invoke_inputs, sam_template
 from tools.emulator.invoke_inputs import InputError
 
 PROGRAM = "sam-local"
@@ -209,11 +209,12 @@ def bridge_listener(port: int) -> Iterator[str | None]:
 
 
 def _say(message: str) -> None:
-    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+    command_line.say(PROGRAM, message)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     commands = parser.add_subparsers(dest="command", required=True)
     invoke = commands.add_parser("invoke", help="sam local invoke FN")
     invoke.add_argument("function_id", metavar="FUNCTION_LOGICAL_ID")
@@ -345,13 +346,7 @@ def remove_warm_containers() -> None:
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     invoke_inputs.forget_developer_aws_config()
-    try:
-        return run(arguments)
-    except InputError as error:
-        _say(str(error))
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    return command_line.run_command(PROGRAM, lambda: run(arguments), debug=arguments.debug)
 
 
 if __name__ == "__main__":

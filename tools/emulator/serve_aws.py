@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from tools.emulator import invoke_inputs, local_lambda, sam_local, sam_template
+from tools.emulator import command_line, invoke_inputs, local_lambda, sam_local, sam_template
 from tools.emulator.invoke_inputs import InputError
 from tools.emulator.local_invoke import PROGRAM as INVOKE_PROGRAM
 from tools.emulator.local_lambda import LocalAws
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _say(message: str) -> None:
-    print(f"{PROGRAM}: {message}", file=sys.stderr, flush=True)
+    command_line.say(PROGRAM, message)
 
 
 def _stop_on_sigterm(stopped: threading.Event) -> None:
