@@ -126,6 +126,25 @@ class EmbeddedAws:
 
 
 @contextmanager
+def moto_server(ip_address: str, port: int = 0) -> Iterator[tuple[str, int]]:
+    """moto's server on ``ip_address`` (a free port unless ``port``), as AWS would answer; stopped
+    on exit. Yields the host and the bound port. Every server of this process shares one state.
+    """
+    from moto.server import ThreadedMotoServer
+
+    from tools.emulator import s3_conditional_writes
+
+    s3_conditional_writes.install()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address=ip_address, port=port, verbose=False)
+    server.start()
+    try:
+        yield server.get_host_and_port()
+    finally:
+        server.stop()
+
+
+@contextmanager
 def start(region: str, endpoint_url: str | None = None, port: int = 0) -> Iterator[EmbeddedAws]:
     """A moto server on 127.0.0.1 (a free port unless ``port``), stopped on exit.
 
@@ -138,18 +157,9 @@ def start(region: str, endpoint_url: str | None = None, port: int = 0) -> Iterat
         finally:
             external.close()
         return
-    from moto.server import ThreadedMotoServer
-
-    from tools.emulator import s3_conditional_writes
-
-    s3_conditional_writes.install()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address=LOCAL_IP, port=port, verbose=False)
-    server.start()
-    host, bound_port = server.get_host_and_port()
-    aws = EmbeddedAws(f"http://{host}:{bound_port}", region, embedded=True)
-    try:
-        yield aws
-    finally:
-        aws.close()
-        server.stop()
+    with moto_server(LOCAL_IP, port) as (host, bound_port):
+        aws = EmbeddedAws(f"http://{host}:{bound_port}", region, embedded=True)
+        try:
+            yield aws
+        finally:
+            aws.close()

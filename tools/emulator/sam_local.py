@@ -194,18 +194,10 @@ def bridge_listener(port: int) -> Iterator[str | None]:
     if gateway is None:
         yield None
         return
-    from moto.server import ThreadedMotoServer
+    from tools.emulator import embedded_aws
 
-    from tools.emulator import s3_conditional_writes
-
-    s3_conditional_writes.install()
-
-    server = ThreadedMotoServer(ip_address=gateway, port=port, verbose=False)
-    server.start()
-    try:
+    with embedded_aws.moto_server(gateway, port):
         yield gateway
-    finally:
-        server.stop()
 
 
 def _say(message: str) -> None:
