@@ -34,6 +34,7 @@ PROBE_ROUTES = {
     "FailProbe": ("fail", "GET", "/probe/fail", {"Authorizer": "NONE"}),
     "SlowProbe": ("slow", "GET", "/probe/slow", {"Authorizer": "NONE"}),
     "RendezvousProbe": ("rendezvous", "GET", "/probe/rendezvous", {"Authorizer": "NONE"}),
+    "WhoamiProbe": ("whoami", "GET", "/probe/whoami", {"Authorizer": "NONE"}),
 }
 
 

@@ -1,7 +1,8 @@
 """Test-only functions behind extra routes of tests/e2e/test_local_api.py's template: each shows
 one thing API Gateway does with what a function returns, or how the function's environment lives.
 
-Standard library only: they run in the local API's execution environments like the real ones.
+They run in the local API's execution environments like the real functions (from source, with
+the test venv's packages: ``whoami`` uses boto3).
 """
 
 import base64
@@ -62,9 +63,17 @@ def rendezvous(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ``dir``): served one at a time, they would all time out instead."""
     query = event.get("queryStringParameters") or {}
     directory = Path(query["dir"])
-    (directory / f"{os.getpid()}-{event['requestContext']['requestId']}").touch()
+    (directory / str(os.getpid())).touch()
     while len(list(directory.iterdir())) < int(query["expected"]):
         if context.get_remaining_time_in_millis() < 500:
             return {"statusCode": 504, "body": "alone"}
         time.sleep(0.01)
     return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}
+
+
+def whoami(_event: dict[str, Any], _context: object) -> dict[str, Any]:
+    """Who the function's credentials are: the embedded AWS's STS says."""
+    import boto3
+
+    identity = boto3.client("sts").get_caller_identity()  # noqa: TID251 - a probe, no session layer
+    return {"statusCode": 200, "body": json.dumps({"arn": identity["Arn"]})}
