@@ -38,6 +38,16 @@ LAMBDA_ENVIRONMENT = {
     "WRITER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-writer",
     "POWERTOOLS_SERVICE_NAME": "items",
     "POWERTOOLS_METRICS_NAMESPACE": "ItemsServiceTest",
+    # The pre-traffic hook's targets: each function's new version (template.yaml, PreTrafficHook).
+    **{
+        variable: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:items-test-{function}:7"
+        for function, variable in (
+            ("GetItemFunction", "GET_ITEM_VERSION_ARN"),
+            ("ExportItemFunction", "EXPORT_ITEM_VERSION_ARN"),
+            ("ExportQueueFunction", "EXPORT_QUEUE_VERSION_ARN"),
+            ("ExportTableFunction", "EXPORT_TABLE_VERSION_ARN"),
+        )
+    },
 }
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(_name, None)
