@@ -61,10 +61,13 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from app.operations.export_table import TableExporter  # noqa: E402
+from app.runtime import PROBED_VERSIONS  # noqa: E402
 from app.services import (  # noqa: E402
     ContinuationQueue,
+    Deployments,
     ExportRunsTable,
     ExportsBucket,
+    FunctionVersions,
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
@@ -186,6 +189,19 @@ class Stack:
     workers: ThreadPoolExecutor
     runs: ExportRunsTable
     continuations: ContinuationQueue
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """The pre-traffic hook's new versions, as the template's environment names them."""
+        return {function: LAMBDA_ENVIRONMENT[name] for function, name in PROBED_VERSIONS.items()}
+
+    @property
+    def versions(self) -> FunctionVersions:
+        return FunctionVersions(self.base)
+
+    @property
+    def deployments(self) -> Deployments:
+        return Deployments(self.base)
 
     @property
     def exporter(self) -> TableExporter:
