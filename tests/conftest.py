@@ -38,6 +38,16 @@ LAMBDA_ENVIRONMENT = {
     "WRITER_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/items-test-exports-writer",
     "POWERTOOLS_SERVICE_NAME": "items",
     "POWERTOOLS_METRICS_NAMESPACE": "ItemsServiceTest",
+    # The pre-traffic hook's targets: each function's new version (template.yaml, PreTrafficHook).
+    **{
+        variable: f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:items-test-{function}:7"
+        for function, variable in (
+            ("GetItemFunction", "GET_ITEM_VERSION_ARN"),
+            ("ExportItemFunction", "EXPORT_ITEM_VERSION_ARN"),
+            ("ExportQueueFunction", "EXPORT_QUEUE_VERSION_ARN"),
+            ("ExportTableFunction", "EXPORT_TABLE_VERSION_ARN"),
+        )
+    },
 }
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
     os.environ.pop(_name, None)
@@ -51,10 +61,13 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from app.operations.export_table import TableExporter  # noqa: E402
+from app.runtime import PROBED_VERSIONS  # noqa: E402
 from app.services import (  # noqa: E402
     ContinuationQueue,
+    Deployments,
     ExportRunsTable,
     ExportsBucket,
+    FunctionVersions,
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
@@ -176,6 +189,19 @@ class Stack:
     workers: ThreadPoolExecutor
     runs: ExportRunsTable
     continuations: ContinuationQueue
+
+    @property
+    def targets(self) -> dict[str, str]:
+        """The pre-traffic hook's new versions, as the template's environment names them."""
+        return {function: LAMBDA_ENVIRONMENT[name] for function, name in PROBED_VERSIONS.items()}
+
+    @property
+    def versions(self) -> FunctionVersions:
+        return FunctionVersions(self.base)
+
+    @property
+    def deployments(self) -> Deployments:
+        return Deployments(self.base)
 
     @property
     def exporter(self) -> TableExporter:

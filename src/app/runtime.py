@@ -22,7 +22,14 @@ from functools import cache
 import boto3
 
 from app.operations import TableExporter
-from app.services import ContinuationQueue, ExportRunsTable, ExportsBucket, ItemsTable
+from app.services import (
+    ContinuationQueue,
+    Deployments,
+    ExportRunsTable,
+    ExportsBucket,
+    FunctionVersions,
+    ItemsTable,
+)
 from app.sessions import (
     RoleSpec,
     assumed_role_chain,
@@ -119,12 +126,38 @@ def table_exporter() -> TableExporter:
     )
 
 
+PROBED_VERSIONS = {
+    "GetItemFunction": "GET_ITEM_VERSION_ARN",
+    "ExportItemFunction": "EXPORT_ITEM_VERSION_ARN",
+    "ExportQueueFunction": "EXPORT_QUEUE_VERSION_ARN",
+    "ExportTableFunction": "EXPORT_TABLE_VERSION_ARN",
+}
+"""The pre-traffic hook's targets: function logical id -> the variable holding its new version."""
+
+
+@cache
+def pre_traffic_targets() -> dict[str, str]:
+    return {function: _require(variable) for function, variable in PROBED_VERSIONS.items()}
+
+
+@cache
+def function_versions() -> FunctionVersions:
+    return FunctionVersions(base())
+
+
+@cache
+def deployments() -> Deployments:
+    return Deployments(base())
+
+
 _REBUILT_AFTER_RESTORE = (
     base,
     writer,
     items_table,
     exports_bucket,
     table_exporter,
+    function_versions,
+    deployments,
 )
 _built_at_init: list[Callable[[], object]] = []
 

@@ -377,7 +377,14 @@ def translated_templates() -> list[dict[str, Any]]:
 # What the resource types' CloudFormation handlers may call, that deploying this stack does not
 # need: each pattern names a feature template.yaml does not use, or data the role must not touch.
 NOT_NEEDED = {
-    "kms:*": "no customer managed KMS keys (S3, DynamoDB and SQS use AWS-owned keys)",
+    "kms:*Grant*": "the alarm topic's key grants through its key policy, never a grant",
+    "kms:Decrypt": "data keys: only S3, DynamoDB and SQS with a customer managed key need them",
+    "kms:Encrypt": "data keys: only S3, DynamoDB and SQS with a customer managed key need them",
+    "kms:GenerateDataKey*": "data keys: only a customer managed key on a data resource needs them",
+    "kms:ListAliases": "tables and queues use AWS owned keys, named by no alias",
+    "kms:*Alias": "the alarm topic's key has no alias",
+    "kms:ReplicateKey": "no multi-Region keys",
+    "kms:*ImportKeyMaterial*": "no imported key material",
     "kinesis:*": "no Kinesis streams",
     "dynamodb:*KinesisStreamingDestination": "no Kinesis streaming from the table",
     "dynamodb:ImportTable": "no table imports",
@@ -396,7 +403,8 @@ NOT_NEEDED = {
     "lambda:*ProvisionedConcurrencyConfig": "no provisioned concurrency",
     "lambda:*FunctionScalingConfig": "no Lambda managed instances",
     "lambda:PassCapacityProvider": "no Lambda managed instances",
-    "codedeploy:*": "no gradual deployments (DeploymentPreference)",
+    "codedeploy:RegisterOnPremisesInstance": "Lambda deployments only: no on-premises instances",
+    "sns:PutDataProtectionPolicy": "no SNS data protection policy (GetDataProtectionPolicy reads)",
     "logs:CreateLogStream": "only DynamoDB imports write logs through CloudFormation",
     "logs:PutLogEvents": "only DynamoDB imports write logs through CloudFormation",
     "logs:DescribeLogStreams": "only DynamoDB imports write logs through CloudFormation",
@@ -670,11 +678,21 @@ def _example_arns(node: Any, resources: dict[str, Any]) -> list[str]:
             "AWS::SQS::Queue": ARN.format("sqs") + name,
             "AWS::S3::Bucket": f"arn:aws:s3:::{name.lower()}",
             "AWS::IAM::Role": f"{ROLE}{name}",
+            "AWS::Lambda::Function": ARN.format("lambda") + f"function:{name}",
+            "AWS::CloudWatch::Alarm": ARN.format("cloudwatch") + f"alarm:{name}",
         }[kind]
 
-    names = {"AWS::Partition": PARTITION, "AWS::AccountId": ACCOUNT, "AWS::StackName": DEV}
-    if isinstance(node, str):
-        return [node]
+    names = {
+        "AWS::Partition": PARTITION,
+        "AWS::AccountId": ACCOUNT,
+        "AWS::StackName": DEV,
+        "AWS::Region": REGION,
+    }
+    if isinstance(node, str | list):  # a literal ARN, or a list of Resources
+        members = [node] if isinstance(node, str) else node
+        return [
+            a for m in members for a in ([m] if isinstance(m, str) else _example_arns(m, resources))
+        ]
     (function, argument), *_ = node.items()
     if function == "Fn::GetAtt":
         return [arn(argument[0])]
@@ -682,14 +700,21 @@ def _example_arns(node: Any, resources: dict[str, Any]) -> list[str]:
         return [
             re.sub(
                 r"\$\{([\w:]+)(\.Arn)?\}",
-                lambda match: arn(match.group(1)) if match.group(2) else names[match.group(1)],
+                lambda match: (
+                    arn(match.group(1))
+                    if match.group(2)
+                    else names.get(match.group(1), f"{DEV}-{match.group(1)}-1A2B")
+                ),
                 argument,
             )
         ]
     if function == "Fn::If":
         return _example_arns(argument[1], resources) + _example_arns(argument[2], resources)
-    if function == "Ref":  # a role ARN given as a parameter: another account's
-        return ["arn:aws:iam::210987654321:role/exports-writer"]
+    if function == "Ref":
+        target = resources.get(argument, {})
+        if target.get("Type") == "AWS::Lambda::Version":  # a function's new version
+            return [arn(target["Properties"]["FunctionName"]["Ref"]) + ":7"]
+        return ["arn:aws:iam::210987654321:role/exports-writer"]  # a parameter: another account's
     raise AssertionError(f"intrinsic not modelled here: {function}")
 
 
@@ -725,7 +750,7 @@ def _stack_role_rights(translated: dict[str, Any]) -> list[tuple[str, str, str]]
                         (role_id, action, _example_arns({"Fn::GetAtt": [q, "Arn"]}, resources)[0])
                         for q in queues
                     ]
-        assert events or role_id == "WriterRole", role_id
+        assert events or role_id in {"WriterRole", "DeploymentRole"}, role_id
     return rights
 
 
@@ -754,7 +779,7 @@ def test_each_environment_bounds_its_roles_with_its_bootstrap_policy(environment
     assert overrides["RolesBoundaryPolicy"] == f"{stack_name}-roles-boundary"
     translated = sam_template.translate(sam_template.load(), overrides)
     roles = [r for r in translated["Resources"].values() if r["Type"] == "AWS::IAM::Role"]
-    assert len(roles) == 5
+    assert len(roles) == 7  # 5 functions' roles, the writer role, CodeDeploy's DeploymentRole
     for role in roles:
         boundary = role["Properties"]["PermissionsBoundary"]["Fn::If"]
         assert boundary[0] == "HasRolesBoundary"

@@ -165,7 +165,7 @@ def test_api_events_match_the_routes_the_template_declares(
     for function_id, resource in functions.items():
         routes = {
             f"{event['Properties']['Method']} {event['Properties']['Path']}"
-            for event in resource["Properties"]["Events"].values()
+            for event in resource["Properties"].get("Events", {}).values()
             if event["Type"] == "HttpApi"
         }
         for path in (EVENTS / function_id).glob("*.json"):

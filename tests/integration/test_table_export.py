@@ -139,8 +139,12 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(
     stack: Stack, large_table: int, api_calls: collections.Counter[str]
 ) -> None:
     checks = iter([1.0] * 8)
+    before = int(time.time())
     first = _run(stack, "big", "request-1", lambda: next(checks, -1.0), segments=1)
     assert first.status == "continuing"
+    # When the run started, as stored with its first claim: what its age metric counts from.
+    assert first.started_at is not None
+    assert before <= first.started_at <= time.time()
     assert _continuations(stack) == ["big"]
     assert api_calls["s3.UploadPart"] == 1  # one full part kept; the pages after it are re-read
     scans_before = api_calls["dynamodb.Scan"]

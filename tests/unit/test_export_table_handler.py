@@ -1,11 +1,13 @@
 """ExportTableFunction's own logic, exactly (mutation survivors): run ids, the time it gives a run,
 what it logs and counts, and its entry point. A fake exporter records what the handler asks."""
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import time_machine
 
 from app.handlers import export_table
 from app.observability import metrics
@@ -22,6 +24,7 @@ RUN_ID_RULE = "run_id must be 1-100 letters, digits, '_', '.' or '-'"
 class _Context:
     remaining_millis: int
     aws_request_id: str = "req-1"
+    function_name: str = "items-prod-ExportTableFunction-1A2B"
 
     def get_remaining_time_in_millis(self) -> int:
         return self.remaining_millis
@@ -119,3 +122,65 @@ def test_the_entry_point_hands_the_event_to_the_handler(monkeypatch: pytest.Monk
 
     assert response == {"run_id": "run.1", "status": "complete", "items": 0, "manifest_key": None}
     assert [call["run_id"] for call in exporter.calls] == ["run.1"]
+
+
+NOW = 1_790_000_000
+
+
+def _emf(output: Any, name: str) -> list[dict[str, Any]]:
+    """The EMF documents in the log that carry metric ``name``."""
+    return [
+        record
+        for record in output.records()
+        if any(
+            metric["Name"] == name
+            for directive in record.get("_aws", {}).get("CloudWatchMetrics", [])
+            for metric in directive["Metrics"]
+        )
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_run_handing_itself_on_publishes_its_age_for_its_alarm() -> None:
+    started = NOW - 5400
+    exporter = _Exporter(TableExportOutcome("r", "continuing", items=9, started_at=started))
+    with lambda_output() as output:
+        export_table._export("r", _Context(60_000), exporter)  # type: ignore[arg-type]
+
+    (document,) = _emf(output, export_table.RUN_AGE_METRIC)
+    assert document[export_table.RUN_AGE_METRIC] == [5400.0]
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == os.environ["POWERTOOLS_METRICS_NAMESPACE"]
+    assert directive["Metrics"] == [{"Name": export_table.RUN_AGE_METRIC, "Unit": "Seconds"}]
+    # What the template's TableExportTooLongAlarm names (tests/infra/test_alarms.py ties them).
+    assert sorted(directive["Dimensions"][0]) == ["function_name", "service"]
+    assert document["function_name"] == "items-prod-ExportTableFunction-1A2B"
+    (line,) = [record for record in output.records() if record.get("message") == "table export"]
+    assert "started_at" not in line
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        TableExportOutcome("r", "complete", items=3, manifest_key="m", started_at=NOW - 60),
+        TableExportOutcome("r", "busy", started_at=NOW - 60),
+        TableExportOutcome("r", "continuing", items=3),
+    ],
+    ids=["complete", "busy", "never-stored"],
+)
+def test_only_a_continuing_run_publishes_its_age(outcome: TableExportOutcome) -> None:
+    with lambda_output() as output:
+        export_table._export("r", _Context(60_000), _Exporter(outcome))  # type: ignore[arg-type]
+
+    assert _emf(output, export_table.RUN_AGE_METRIC) == []
+
+
+def test_the_answer_leaves_the_start_time_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcome = TableExportOutcome("run.1", "continuing", items=4, started_at=NOW)
+    monkeypatch.setattr(export_table.runtime, "table_exporter", lambda: _Exporter(outcome))
+    context = LambdaContext("items-test-ExportTableFunction", timeout_seconds=60)
+
+    with lambda_output():
+        response = export_table.lambda_handler({"run_id": "run.1"}, context)  # type: ignore[arg-type]
+
+    assert response == {"run_id": "run.1", "status": "continuing", "items": 4, "manifest_key": None}

@@ -11,10 +11,13 @@
 
 import os
 import re
+import time
 from dataclasses import asdict
 from functools import partial
 from typing import Any
 
+from aws_lambda_powertools import single_metric
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
@@ -42,6 +45,9 @@ NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": ".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
+RUN_AGE_METRIC = "TableExportRunAge"
+"""Seconds since a run started, published each time it hands itself on to a continuation: the
+template's TableExportTooLongAlarm fires when a run is still continuing past its bound."""
 
 
 def _parse_run_id(raw: object) -> str:
@@ -70,9 +76,28 @@ def _export(run_id: str, context: LambdaContext, exporter: TableExporter) -> Tab
     except LeaseLostError:
         logger.warning("another invocation took over the run", extra={"run_id": run_id})
         return TableExportOutcome(run_id, "superseded")
-    logger.info("table export", extra=asdict(outcome))
+    logger.info("table export", extra=_answer(outcome))
     metrics.add_metric(name="TableExportItems", unit="Count", value=outcome.items)
+    if outcome.status == "continuing" and outcome.started_at is not None:
+        _publish_run_age(outcome.started_at, context)
     return outcome
+
+
+def _answer(outcome: TableExportOutcome) -> dict[str, Any]:
+    answer = asdict(outcome)
+    del answer["started_at"]
+    return answer
+
+
+def _publish_run_age(started_at: int, context: LambdaContext) -> None:
+    """One metric of its own, with the function's name as a dimension: dev and prod stacks in
+    one account publish the same namespace and service, and each stack's alarm watches its own."""
+    with single_metric(
+        name=RUN_AGE_METRIC,
+        unit=MetricUnit.Seconds,
+        value=max(0, int(time.time()) - started_at),
+    ) as metric:
+        metric.add_dimension(name="function_name", value=context.function_name)
 
 
 @logger.inject_lambda_context
@@ -106,7 +131,7 @@ def handle(
             )
         )
     try:
-        return asdict(export(_run_id_for(event, context)))
+        return _answer(export(_run_id_for(event, context)))
     except InvalidRequestError as error:
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
         return {"status": "rejected", "message": str(error)}

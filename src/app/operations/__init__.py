@@ -4,6 +4,7 @@ an operator's script). Operations take validated requests and services; they bui
 * :mod:`~app.operations.get_item`: one item, read with the function's own session;
 * :mod:`~app.operations.export_item`: one item to S3, written with the writer session;
 * :mod:`~app.operations.export_table`: the whole table to S3, in resumable segments;
+* :mod:`~app.operations.pre_traffic`: new versions probed before CodeDeploy shifts traffic;
 * :mod:`~app.operations.requests`: the requests they accept, validated before any AWS call;
 * :mod:`~app.operations.errors`: what they refuse.
 """
@@ -12,6 +13,7 @@ from app.operations.errors import InvalidRequestError, ItemNotFoundError
 from app.operations.export_item import export_item
 from app.operations.export_table import TableExporter, TableExportOutcome
 from app.operations.get_item import get_item
+from app.operations.pre_traffic import HookVerdict, ProbeResult, run_pre_traffic_hook
 from app.operations.requests import (
     ExportRequest,
     export_id_for,
@@ -23,8 +25,10 @@ from app.operations.requests import (
 
 __all__ = [
     "ExportRequest",
+    "HookVerdict",
     "InvalidRequestError",
     "ItemNotFoundError",
+    "ProbeResult",
     "TableExportOutcome",
     "TableExporter",
     "export_id_for",
@@ -34,4 +38,5 @@ __all__ = [
     "get_item",
     "parse_item_id",
     "parse_json_object",
+    "run_pre_traffic_hook",
 ]

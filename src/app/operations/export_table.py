@@ -18,7 +18,7 @@ import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Executor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO
 
@@ -50,6 +50,9 @@ class TableExportOutcome:
     continuation queued) or ``busy`` (leased by another invocation)."""
     items: int = 0
     manifest_key: str | None = None
+    started_at: int | None = field(default=None, compare=False)
+    """When the run's first invocation claimed it (epoch seconds): how long a run has been
+    continuing is what its alarm watches. Not part of the handler's answer."""
 
 
 class _GzipPart:
@@ -270,7 +273,7 @@ class TableExporter:
             # invocation's own trigger to come back (SQS visibility timeout, Lambda's retries).
             self.runs.release(run_id, owner, run.segments)
             self.continuations.send(run_id)
-            return TableExportOutcome(run_id, "continuing", run.items)
+            return TableExportOutcome(run_id, "continuing", run.items, started_at=run.created_at)
         manifest_key = self._write_manifest(run)
         self.runs.finish(run_id, owner, manifest_key, run.segments)
         return TableExportOutcome(run_id, "complete", run.items, manifest_key)

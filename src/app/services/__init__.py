@@ -2,6 +2,7 @@
 service's own terms (items, exports), translating AWS failures into :class:`DependencyError`."""
 
 from app.services.continuations import ContinuationQueue
+from app.services.deployments import Deployments
 from app.services.errors import (
     DependencyError,
     IdempotencyConflictError,
@@ -10,16 +11,20 @@ from app.services.errors import (
 )
 from app.services.export_runs import ExportRun, ExportRunsTable, SegmentProgress
 from app.services.exports import ExportResult, ExportsBucket
+from app.services.function_versions import FunctionVersions, Invocation
 from app.services.items import Item, ItemsTable, ScanPage
 
 __all__ = [
     "ContinuationQueue",
     "DependencyError",
+    "Deployments",
     "ExportResult",
     "ExportRun",
     "ExportRunsTable",
     "ExportsBucket",
+    "FunctionVersions",
     "IdempotencyConflictError",
+    "Invocation",
     "Item",
     "ItemsTable",
     "LeaseLostError",

@@ -44,6 +44,8 @@ class ExportRun:
     segments: list[SegmentProgress]
     complete: bool = False
     manifest_key: str | None = None
+    created_at: int | None = None
+    """When the run's first invocation claimed it (epoch seconds); ``None`` before it is stored."""
 
     @property
     def items(self) -> int:
@@ -188,7 +190,12 @@ def _stored_run(run_id: str, attributes: Mapping[str, Any]) -> ExportRun:
         SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
         for index in range(total)
     ]
-    return ExportRun(run_id=run_id, segments=segments)
+    created_at = attributes.get("created_at", {}).get("N")
+    return ExportRun(
+        run_id=run_id,
+        segments=segments,
+        created_at=int(created_at) if created_at is not None else None,
+    )
 
 
 def _condition_failed(error: Exception) -> bool:

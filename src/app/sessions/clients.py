@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING, TypeVar
 import boto3
 from botocore.client import BaseClient
 
-from app.sessions.config import CLIENT_CONFIG
+from app.sessions.config import CLIENT_CONFIG, INVOKE_CONFIG
 from app.sessions.deadline import check_before_attempt
 
 if TYPE_CHECKING:
+    from mypy_boto3_codedeploy import CodeDeployClient
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sts import STSClient
@@ -41,3 +43,12 @@ def sqs_client(session: boto3.Session) -> "SQSClient":
 
 def sts_client(session: boto3.Session) -> "STSClient":
     return _within_deadline(session.client("sts", config=CLIENT_CONFIG))
+
+
+def lambda_client(session: boto3.Session) -> "LambdaClient":
+    """For synchronous Invoke: its read timeout waits for the invoked function (INVOKE_CONFIG)."""
+    return _within_deadline(session.client("lambda", config=INVOKE_CONFIG))
+
+
+def codedeploy_client(session: boto3.Session) -> "CodeDeployClient":
+    return _within_deadline(session.client("codedeploy", config=CLIENT_CONFIG))

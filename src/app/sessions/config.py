@@ -28,3 +28,23 @@ def worst_case_call_seconds() -> float:
     """Longest one call can take before botocore gives up: every attempt times out, plus backoff."""
     attempts_time = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
     return attempts_time + sum(_MAX_BACKOFF_SECONDS_PER_RETRY[: MAX_ATTEMPTS - 1])
+
+
+INVOKE_READ_TIMEOUT_SECONDS = 20.0
+"""Reading a synchronous Invoke's answer waits for the invoked function: its init and its run
+(the API functions' timeout is 15 s), not for one AWS API call."""
+INVOKE_MAX_ATTEMPTS = 2
+"""A timed-out probe is tried once more; the probes read and never write, so a repeat is safe."""
+
+INVOKE_CONFIG = Config(
+    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+    read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
+    retries={"mode": "standard", "total_max_attempts": INVOKE_MAX_ATTEMPTS},
+    tcp_keepalive=True,
+)
+
+
+def worst_case_invoke_seconds() -> float:
+    """Longest one synchronous Invoke can take with :data:`INVOKE_CONFIG`."""
+    attempts_time = INVOKE_MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + INVOKE_READ_TIMEOUT_SECONDS)
+    return attempts_time + sum(_MAX_BACKOFF_SECONDS_PER_RETRY[: INVOKE_MAX_ATTEMPTS - 1])
