@@ -400,6 +400,7 @@ class WarmEnvironment:
                 raise EnvironmentEndedError("the environment ended")
             result = self._messages.next(timeout=self.function.timeout_seconds)
         except queue.Empty:
+            self.invocations += 1
             self.close()
             return _timed_out(str(uuid.uuid4()), self.function)
         self.invocations += 1
