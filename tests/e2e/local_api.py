@@ -56,7 +56,7 @@ def _with_authorizer(template: dict[str, Any]) -> None:
             "ItemsJwt": {
                 "IdentitySource": "$request.header.Authorization",
                 "JwtConfiguration": {
-                    "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
+                    "issuer": "https://issuer.example.com/deployed",
                     "audience": ["example-app-client"],
                 },
             }
