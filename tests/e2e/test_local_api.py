@@ -236,6 +236,21 @@ def test_a_function_error_is_named_in_the_access_log(served: local_api.RunningAp
     )
 
 
+def test_an_issuer_whose_keys_cannot_be_fetched_admits_no_one(
+    served: local_api.RunningApi,
+) -> None:
+    """A JWKS URL nothing answers at (a closed port) refuses the token; it is no API error."""
+    from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
+
+    issuer = served.issuer
+    keys = jwks_keys("http://127.0.0.1:9/.well-known/jwks.json", timeout_seconds=1)
+    verifier = JwtVerifier("authorization", issuer.issuer, (issuer.audience,), keys)
+    token = issuer.token([READ])
+    with pytest.raises(DeniedError) as denied:
+        verifier.authorize({"authorization": f"Bearer {token}"}, (), time.time())
+    assert denied.value.status == 401
+
+
 def test_the_issuers_keys_are_served_as_a_jwks(served: local_api.RunningApi) -> None:
     answer = call(served.url, "GET", "/.well-known/jwks.json")
     assert answer.json() == served.issuer.jwks
