@@ -1,9 +1,10 @@
 """schemathesis against ``make api`` with api/openapi.yaml: no server error, no answer outside it.
 
-Bounded: a fixed number of examples per operation, derandomized (the same cases every run, so a
-failure reproduces), no deadline per example (a cold start is slower than a warm call). The
-token carries every scope, so the fuzzing reaches the functions; the authorizer's refusals are
-tests/e2e/test_local_api.py's.
+Valid inputs (what the document allows) and invalid ones (what it forbids, which must get one of
+its 4xx answers, never a 5xx). Bounded: a fixed number of examples per operation, derandomized
+(the same cases every run, so a failure reproduces), no deadline per example (a cold start is
+slower than a warm call): about 30 s. The token carries every scope, so the fuzzing reaches the
+functions; the authorizer's refusals are tests/e2e/test_local_api.py's.
 """
 
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.e2e.local_api import EXPORT, READ, ROOT, running_api
 from tools.emulator import local_api
 
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 100
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -32,7 +33,7 @@ CHECKS = [
 
 schema = schemathesis.openapi.from_path(ROOT / "api" / "openapi.yaml")
 schema.config.generation.update(
-    modes=[schemathesis.GenerationMode.POSITIVE],
+    modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
     max_examples=EXAMPLES_PER_OPERATION,
     deterministic=True,
 )

@@ -6,6 +6,7 @@ One local API (and embedded AWS) serves the module: template.yaml's routes plus 
 
 import base64
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -33,10 +34,21 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("local-api")
 
 
+ACCESS_LOG: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def served(directory: Path) -> Iterator[local_api.RunningApi]:
-    with (directory / "functions.log").open("w") as log, running_api(directory, log) as api:
+    with (
+        (directory / "functions.log").open("w") as log,
+        running_api(directory, log, ACCESS_LOG) as api,
+    ):
         yield api
+
+
+def _logged(request_id: str) -> dict[str, str]:
+    lines = [json.loads(line) for line in ACCESS_LOG]
+    return next(line for line in lines if line["requestId"] == request_id)
 
 
 def _seeded(item_id: str) -> Any:
@@ -181,6 +193,8 @@ def test_scopes_in_an_scp_list_count_too(served: local_api.RunningApi) -> None:
         ("GET", "/items/42/"),
         ("GET", "/items"),
         ("PATCH", "/"),
+        ("TRACE", "/items/42"),
+        ("BREW", "/items/42"),
     ],
 )
 def test_a_route_the_template_lacks_is_404_before_any_token_check(
@@ -189,6 +203,52 @@ def test_a_route_the_template_lacks_is_404_before_any_token_check(
     answer = call(served.url, method, path)
     assert answer.status == 404
     assert answer.json() == {"message": "Not Found"}
+
+
+def test_the_access_log_says_who_called_and_why_a_call_was_refused(
+    served: local_api.RunningApi,
+) -> None:
+    token = served.issuer.token([READ], subject="client-log")
+    admitted = call(served.url, "GET", "/items/42", token=token)
+    refused = call(served.url, "GET", "/items/42", token=served.issuer.token([READ], aud="x"))
+    forbidden = call(served.url, "POST", "/items/42/exports", token=token, body=b"{}")
+    line = _logged(admitted.headers["apigw-requestid"])
+    assert (line["status"], line["subject"], line["clientId"]) == (
+        "200",
+        "client-log",
+        "client-log",
+    )
+    assert line["routeKey"] == "GET /items/{item_id}"
+    assert line["authorizerError"] == line["integrationError"] == "-"
+    line = _logged(refused.headers["apigw-requestid"])
+    assert (line["status"], line["subject"]) == ("401", "-")
+    assert line["authorizerError"] == "the token does not have a valid audience"
+    line = _logged(forbidden.headers["apigw-requestid"])
+    assert (line["status"], line["routeKey"]) == ("403", "POST /items/{item_id}/exports")
+    assert line["authorizerError"] == "the token does not have the required scopes"
+    assert all(token not in entry for entry in ACCESS_LOG)
+
+
+def test_a_function_error_is_named_in_the_access_log(served: local_api.RunningApi) -> None:
+    answer = call(served.url, "GET", "/probe/fail")
+    assert _logged(answer.headers["apigw-requestid"])["integrationError"] == (
+        "function error: RuntimeError"
+    )
+
+
+def test_an_issuer_whose_keys_cannot_be_fetched_admits_no_one(
+    served: local_api.RunningApi,
+) -> None:
+    """A JWKS URL nothing answers at (a closed port) refuses the token; it is no API error."""
+    from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
+
+    issuer = served.issuer
+    keys = jwks_keys("http://127.0.0.1:9/.well-known/jwks.json", timeout_seconds=1)
+    verifier = JwtVerifier("authorization", issuer.issuer, (issuer.audience,), keys)
+    token = issuer.token([READ])
+    with pytest.raises(DeniedError) as denied:
+        verifier.authorize({"authorization": f"Bearer {token}"}, (), time.time())
+    assert denied.value.status == 401
 
 
 def test_the_issuers_keys_are_served_as_a_jwks(served: local_api.RunningApi) -> None:
@@ -402,3 +462,27 @@ def test_the_issuer_key_is_kept_private(tmp_path: Path) -> None:
     LocalIssuer.load(tmp_path)
     assert (tmp_path / "private-key.pem").stat().st_mode & 0o777 == 0o600
     assert LocalIssuer.load(tmp_path).public_jwk == LocalIssuer.load(tmp_path).public_jwk
+
+
+# --- make api, the command ----------------------------------------------------------------------
+
+
+def test_make_api_prints_its_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tools.emulator.local_api", "--no-build"]
+    command += ["--key-directory", str(tmp_path / "issuer")]
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), server.stderr.read() if server.stderr else ""
+        token = LocalIssuer.load(tmp_path / "issuer").token([READ])
+        assert call(url, "GET", "/items/42", token=token).json() == _seeded("42")
+        assert call(url, "GET", "/nothing-here").status == 404
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert "GET /items/{item_id} -> GetItemFunction" in stderr
+    assert token not in stderr

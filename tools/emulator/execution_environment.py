@@ -394,14 +394,17 @@ class WarmEnvironment:
             raise EnvironmentEndedError(str(error)) from None
         # The first event waits for the init too; Lambda bounds that by its own limit.
         waited = INIT_TIMEOUT_SECONDS if self.invocations == 0 else 0.0
+        started: dict[str, Any] | None = None
         try:
             started = self._messages.next(timeout=waited + self.function.timeout_seconds)
             if started is None:
                 raise EnvironmentEndedError("the environment ended")
             result = self._messages.next(timeout=self.function.timeout_seconds)
         except queue.Empty:
+            self.invocations += 1
             self.close()
-            return _timed_out(str(uuid.uuid4()), self.function)
+            request_id = started["request_id"] if started else str(uuid.uuid4())
+            return _timed_out(request_id, self.function)
         self.invocations += 1
         if result is None:  # the function ended its process (os._exit, a crash)
             response = {

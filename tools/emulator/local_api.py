@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -60,7 +60,7 @@ from tools.emulator.http_payload import (
     request_id,
 )
 from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
-from tools.emulator.local_issuer import LocalIssuer
+from tools.emulator.local_issuer import KEY_DIRECTORY, LocalIssuer
 from tools.emulator.local_lambda import LocalAws
 
 PROGRAM = "api"
@@ -68,7 +68,18 @@ JWKS_PATH = "/.well-known/jwks.json"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """HTTP API's payload quota: a larger request is 413 before any route runs."""
 API_ID = "localapi"
-INFO_FILE = sam_template.ROOT / ".aws-local" / "api.json"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one request ended, and what the access log says of it."""
+
+    response: Response
+    route: Route | None = None
+    request_id: str = field(default_factory=request_id)
+    claims: dict[str, str] = field(default_factory=dict)
+    authorizer_error: str = ""
+    integration_error: str = ""
 
 
 class LocalApi:
@@ -114,53 +125,50 @@ class LocalApi:
 
     def handle(self, request: Request) -> Response:
         started = self._clock()
-        context_id, route, response, problem = "", None, None, ""
-        try:
-            event_context, route, response = self._authorized(request, started)
-            if response is None and route is not None and event_context is not None:
-                context_id = event_context.request_id
-                response, problem = self._integrate(route, request, event_context)
-        except DeniedError as denied:
-            response = message(
-                denied.status, denied.message, [("www-authenticate", denied.www_authenticate)]
-            )
-        assert response is not None  # noqa: S101 - every branch above answers
-        context_id = context_id or request_id()
+        outcome = self._outcome(request, started)
         response = Response(
-            response.status, [*response.headers, ("apigw-requestid", context_id)], response.body
+            outcome.response.status,
+            [*outcome.response.headers, ("apigw-requestid", outcome.request_id)],
+            outcome.response.body,
         )
         if self._access_log:
+            claims = outcome.claims
             self._access_log(
                 json.dumps(
                     {
-                        "requestId": context_id,
+                        "requestId": outcome.request_id,
                         "ip": request.source_ip,
-                        "routeKey": route.key if route else "-",
+                        "routeKey": outcome.route.key if outcome.route else "-",
                         "status": str(response.status),
                         "latencyMs": str(int((self._clock() - started) * 1000)),
-                        "integrationError": problem or "-",
+                        "subject": claims.get("sub", "-"),
+                        "clientId": claims.get("client_id", "-"),
+                        "authorizerError": outcome.authorizer_error or "-",
+                        "integrationError": outcome.integration_error or "-",
                     }
                 )
             )
         return response
 
-    def _authorized(
-        self, request: Request, now: float
-    ) -> tuple[EventContext | None, Route | None, Response | None]:
+    def _outcome(self, request: Request, now: float) -> _Outcome:
         if request.method == "GET" and request.raw_path == JWKS_PATH:
             body = json.dumps(self.issuer.jwks).encode()
-            return None, None, Response(200, [("Content-Type", "application/json")], body)
+            return _Outcome(Response(200, [("Content-Type", "application/json")], body))
         if len(request.body) > MAX_BODY_BYTES:
-            return None, None, message(413, "Request Entity Too Large")
+            return _Outcome(message(413, "Request Entity Too Large"))
         matched = self.api.match(request.method, request.raw_path)
         if matched is None:
-            return None, None, message(404, "Not Found")
+            return _Outcome(message(404, "Not Found"))
         route, parameters = matched
         authorizer = None
         if route.authorizer is not None:
-            headers = request.combined_headers()
             verifier = self.verifiers[route.authorizer.name]
-            authorizer = verifier.authorize(headers, route.scopes, now)
+            try:
+                authorizer = verifier.authorize(request.combined_headers(), route.scopes, now)
+            except DeniedError as denied:
+                headers = [("www-authenticate", denied.www_authenticate)]
+                refusal = message(denied.status, denied.message, headers)
+                return _Outcome(refusal, route, authorizer_error=denied.description)
         host = request.combined_headers().get("host", "127.0.0.1").rsplit(":", 1)[0]
         context = EventContext(
             route_key=route.key,
@@ -171,7 +179,9 @@ class LocalApi:
             port=self.port,
             now=now,
         )
-        return context, route, None
+        response, problem = self._integrate(route, request, context)
+        claims = authorizer["jwt"]["claims"] if authorizer else {}
+        return _Outcome(response, route, context.request_id, claims, integration_error=problem)
 
     def _integrate(
         self, route: Route, request: Request, context: EventContext
@@ -237,7 +247,12 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            """Every method, TRACE or one of its own invention included: API Gateway answers
+            any (404 where no route has it), never 501."""
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
             """Silent: :class:`LocalApi` writes the access log."""
@@ -345,6 +360,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-build", action="store_true", help="run src/, not the sam build artifact"
     )
+    parser.add_argument(
+        "--key-directory",
+        type=Path,
+        default=KEY_DIRECTORY,
+        help="the local issuer's key (%(default)s), as make token's",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     return parser
 
@@ -369,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("samtranslator").setLevel(logging.ERROR)
         template = arguments.template.resolve()
         seed_file = arguments.seed or invoke_inputs.events_dir(template) / "seed.json"
-        issuer = LocalIssuer.load()
+        issuer = LocalIssuer.load(arguments.key_directory)
         with running(
             template,
             issuer=issuer,
@@ -380,10 +401,6 @@ def main(argv: list[str] | None = None) -> int:
             use_build=not arguments.no_build,
             access_log=lambda line: print(line, file=sys.stderr, flush=True),
         ) as served:
-            INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
-            INFO_FILE.write_text(
-                json.dumps({"url": served.url, "issuer": issuer.issuer}, indent=2) + "\n"
-            )
             print(served.url, flush=True)
             for warning in served.api.warnings:
                 _say(f"warning: {warning}")
