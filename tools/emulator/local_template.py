@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FUNCTION_TYPE = "AWS::Lambda::Function"
+VERSION_TYPE = "AWS::Lambda::Version"
 NOT_PROVISIONED_PREFIXES = ("AWS::Lambda::",)
 """The runner plays Lambda; moto would also need the code uploaded as a zip."""
 
@@ -101,12 +102,20 @@ class _StandIns:
 
     def __init__(self, template: dict[str, Any], stack_name: str, dropped: set[str]) -> None:
         self._types = {k: r["Type"] for k, r in template["Resources"].items()}
+        self._functions_of_versions = {
+            k: r["Properties"]["FunctionName"]["Ref"]
+            for k, r in template["Resources"].items()
+            if r["Type"] == VERSION_TYPE
+        }
         self._stack_name = stack_name
         self.dropped = dropped
 
     def ref(self, logical_id: str) -> Any:  # noqa: ANN401 - template JSON
         if self._types[logical_id] == FUNCTION_TYPE:
             return physical_function_name(self._stack_name, logical_id)
+        if self._types[logical_id] == VERSION_TYPE:  # a version's Ref is its ARN: the first one
+            function_id = self._functions_of_versions[logical_id]
+            return {"Fn::Sub": self.get_att(function_id, "Arn")["Fn::Sub"] + ":1"}
         return logical_id
 
     def get_att(self, logical_id: str, attribute: str) -> Any:  # noqa: ANN401 - template JSON
