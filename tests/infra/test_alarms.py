@@ -356,3 +356,12 @@ def test_the_hook_probes_every_function_that_deploys_within_its_timeout(prod: Re
     timeout = prod.resources[HOOK]["Properties"]["Timeout"]
     every_probe = len(probes("d-1")) * worst_case_invoke_seconds()
     assert every_probe + worst_case_call_seconds() < timeout
+
+
+def test_the_key_carries_the_tag_the_deploy_role_manages_keys_by(stack: Resolved) -> None:
+    """deploy/bootstrap.yaml lets the deploy role create and manage only keys with this tag."""
+    tags = stack.resources["AlarmTopicKey"]["Properties"]["Tags"]
+    assert {"Key": "stack-name", "Value": {"Ref": "AWS::StackName"}} in tags
+    bootstrap = (Path(__file__).resolve().parents[2] / "deploy" / "bootstrap.yaml").read_text()
+    assert "aws:RequestTag/stack-name: !Ref AppStackName" in bootstrap
+    assert "aws:ResourceTag/stack-name: !Ref AppStackName" in bootstrap
