@@ -519,6 +519,8 @@ def test_alarms_are_put_by_the_embedded_aws_and_codedeploy_is_skipped_with_its_r
     attributes = local.aws.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
     assert attributes["KmsMasterKeyId"] == key
     assert local.aws.client("kms").get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+    tags = local.aws.client("kms").list_resource_tags(KeyId=key)["Tags"]
+    assert {"TagKey": "stack-name", "TagValue": deployment.stack_name} in tags
     for kind in ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"):
         skipped = [k for k, t in deployment.resource_types.items() if t == kind]
         assert skipped, kind
@@ -527,3 +529,29 @@ def test_alarms_are_put_by_the_embedded_aws_and_codedeploy_is_skipped_with_its_r
                 deployment.not_created[logical_id]
                 == f"{kind}: moto's CloudFormation cannot create it"
             )
+
+
+def test_an_update_deletes_the_alarms_the_template_no_longer_has_and_only_this_stacks(
+    local: LocalAws,
+) -> None:
+    def without_throttles_alarm(translated: dict[str, Any]) -> None:
+        del translated["Resources"]["GetItemThrottlesAlarm"]
+
+    def names(stack: LocalAws) -> set[str]:
+        alarms = local.aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        return {a["AlarmName"] for a in alarms} & set(stack.deployment.created_directly.values())
+
+    first = local_lambda.provision_more(local, "alarms-update")
+    assert len(names(first)) == len(first.deployment.created_directly)
+    removed = first.deployment.created_directly["GetItemThrottlesAlarm"]
+
+    updated = local_lambda.provision_more(local, "alarms-update", without_throttles_alarm)
+
+    assert "GetItemThrottlesAlarm" not in updated.deployment.created_directly
+    existing = {
+        a["AlarmName"] for a in local.aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    assert removed not in existing
+    assert set(updated.deployment.created_directly.values()) <= existing
+    # Another stack's alarms, the module's own, are left alone.
+    assert set(local.deployment.created_directly.values()) <= existing

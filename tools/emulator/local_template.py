@@ -254,6 +254,17 @@ def _trust_the_account(role: dict[str, Any]) -> None:
     )
 
 
+def _kms_tags_as_moto_reads_them(key: dict[str, Any]) -> None:
+    # LOCAL COPY ONLY: moto 5.2 creates a KMS key's CloudFormation Tags ({Key, Value}) with the
+    # KMS API's own shape ({TagKey, TagValue}) and fails the stack without it.
+    properties = key.get("Properties", {})
+    if isinstance(properties.get("Tags"), list):
+        properties["Tags"] = [
+            {"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+            for tag in properties["Tags"]
+        ]
+
+
 class _Outputs:
     """The copy's outputs: the template's own that survive, plus one per resolved setting."""
 
@@ -315,6 +326,9 @@ def build(translated: dict[str, Any], stack_name: str, supported_types: set[str]
         if "DependsOn" in resource:
             resource["DependsOn"] = [d for d in _depends_on(resource) if d not in not_created]
     template["Resources"] = {k: stand_ins.replace(r) for k, r in kept.items()}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::KMS::Key":
+            _kms_tags_as_moto_reads_them(resource)
     local = LocalTemplate(template=template, functions={}, not_created=not_created)
     outputs = _Outputs(
         {
