@@ -202,6 +202,13 @@ def rewrites(new: Names, overrides: dict[str, str]) -> list[Rewrite]:
             new.service,
             at_most=1,
         ),
+        # The table export's alarm names the service: its metric carries that dimension.
+        Rewrite(
+            "template.yaml",
+            rf"(?<=^ {{10}}Value: ){items_service_name}(?=  # = Globals POWERTOOLS_SERVICE_NAME$)",
+            new.service,
+            at_most=1,
+        ),
         Rewrite(
             "tests/conftest.py",
             rf'(?<="POWERTOOLS_SERVICE_NAME": "){items_service_name}(?=")',

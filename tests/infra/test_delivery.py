@@ -603,6 +603,60 @@ SCOPE = [
         {"aws:ResourceTag/stack-name": DEV},
         False,
     ),
+    # Operations: the stack's alarms, topic, key and deployments; CodeDeploy gets only its roles.
+    ("cloudwatch:PutMetricAlarm", ARN.format("cloudwatch") + f"alarm:{DEV}-A-1A2B", {}, True),
+    ("cloudwatch:DeleteAlarms", ARN.format("cloudwatch") + f"alarm:{PROD}-A-1A2B", {}, False),
+    ("sns:SetTopicAttributes", ARN.format("sns") + f"{DEV}-AlarmTopic-1A2B", {}, True),
+    ("sns:DeleteTopic", ARN.format("sns") + f"{PROD}-AlarmTopic-1A2B", {}, False),
+    ("sns:Publish", ARN.format("sns") + f"{DEV}-AlarmTopic-1A2B", {}, False),
+    ("kms:CreateKey", "*", {"aws:RequestTag/stack-name": DEV}, True),
+    ("kms:CreateKey", "*", {"aws:RequestTag/stack-name": PROD}, False),
+    ("kms:CreateKey", "*", {}, False),
+    (
+        "kms:ScheduleKeyDeletion",
+        ARN.format("kms") + "key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        {"aws:ResourceTag/stack-name": DEV},
+        True,
+    ),
+    (
+        "kms:ScheduleKeyDeletion",
+        ARN.format("kms") + "key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        {"aws:ResourceTag/stack-name": PROD},
+        False,
+    ),
+    ("kms:PutKeyPolicy", ARN.format("kms") + "key/1234abcd-12ab-34cd-56ef-1234567890ab", {}, False),
+    ("kms:Decrypt", ARN.format("kms") + "key/1234abcd-12ab-34cd-56ef-1234567890ab", {}, False),
+    (
+        "codedeploy:CreateDeployment",
+        ARN.format("codedeploy") + f"deploymentgroup:{DEV}-App-1A2B/{DEV}-G-1A2B",
+        {},
+        True,
+    ),
+    (
+        "codedeploy:StopDeployment",
+        ARN.format("codedeploy") + f"deploymentgroup:{PROD}-App-1A2B/{PROD}-G-1A2B",
+        {},
+        False,
+    ),
+    (
+        "codedeploy:GetDeploymentConfig",
+        ARN.format("codedeploy")
+        + "deploymentconfig:CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        {},
+        True,
+    ),
+    (
+        "iam:PassRole",
+        f"{ROLE}{DEV}-DeploymentRole-1A2B",
+        {"iam:PassedToService": "codedeploy.amazonaws.com"},
+        True,
+    ),
+    (
+        "iam:PassRole",
+        f"{ROLE}{PROD}-DeploymentRole-1A2B",
+        {"iam:PassedToService": "codedeploy.amazonaws.com"},
+        False,
+    ),
 ]
 
 
@@ -767,6 +821,18 @@ def test_every_role_of_the_stack_fits_inside_its_boundary_and_uses_all_of_it() -
     assert granted - used == set()
     assert not _allowed(boundary, "dynamodb:GetItem", ARN.format("dynamodb") + f"table/{PROD}-T-1")
     assert not _allowed(boundary, "s3:GetObject", f"arn:aws:s3:::{PROD}-exportsbucket-1a2b/x")
+    # The hook and CodeDeploy act on this stack's functions and deployments only.
+    assert not _allowed(
+        boundary, "lambda:InvokeFunction", ARN.format("lambda") + f"function:{PROD}-F-1A2B:3"
+    )
+    assert not _allowed(
+        boundary, "lambda:UpdateAlias", ARN.format("lambda") + f"function:{PROD}-F-1A2B:live"
+    )
+    assert not _allowed(
+        boundary,
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        ARN.format("codedeploy") + f"deploymentgroup:{PROD}-App-1A2B/{PROD}-G-1A2B",
+    )
 
 
 @pytest.mark.parametrize("environment", ["dev", "prod"])

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from app.runtime import PROBED_VERSIONS
 from tests.conftest import LAMBDA_ENVIRONMENT
 from tools.emulator import sam_template
 
@@ -100,3 +101,62 @@ def test_table_exporter_may_scan_track_runs_queue_continuations_and_assume_the_w
             {"Fn::If": ["HasWriterHub", {"Ref": "WriterViaRoleArn"}, writer]},
         ),
     ]
+
+
+PROBED = ("GetItemFunction", "ExportItemFunction", "ExportQueueFunction", "ExportTableFunction")
+
+
+def _version_of(resources: dict[str, Any], function_id: str) -> dict[str, str]:
+    """``!Ref <function>.Version`` as SAM translates it: the Ref of this update's new version."""
+    (version_id,) = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Version"
+        and resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    return {"Ref": version_id}
+
+
+def test_pre_traffic_hook_may_invoke_exactly_the_new_versions_and_report(
+    resources: dict[str, Any],
+) -> None:
+    versions = [_version_of(resources, function_id) for function_id in PROBED]
+    deployment_groups = {
+        "Fn::Sub": "arn:${AWS::Partition}:codedeploy:${AWS::Region}:${AWS::AccountId}:"
+        "deploymentgroup:${ServerlessDeploymentApplication}/*"
+    }
+    assert _statements(resources["PreTrafficHookFunctionRole"]) == [
+        ("lambda:InvokeFunction", versions),
+        ("codedeploy:PutLifecycleEventHookExecutionStatus", deployment_groups),
+    ]
+    # The same versions are the ones it probes: its environment names them (app/runtime.py).
+    variables = resources["PreTrafficHookFunction"]["Properties"]["Environment"]["Variables"]
+    assert [variables[name] for name in PROBED_VERSIONS.values()] == versions
+    assert list(PROBED_VERSIONS) == list(PROBED)
+
+
+def test_codedeploy_may_move_only_the_live_aliases_read_the_rollback_alarms_and_run_the_hook(
+    resources: dict[str, Any],
+) -> None:
+    role = resources["DeploymentRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Principal"], trust["Action"]) == (
+        {"Service": "codedeploy.amazonaws.com"},
+        "sts:AssumeRole",
+    )
+    aliases = [{"Fn::Sub": f"${{{function_id}.Arn}}:live"} for function_id in PROBED]
+    rollback_alarms = [
+        alarm["Name"]["Ref"]
+        for function_id in PROBED
+        for alarm in resources[f"{function_id}DeploymentGroup"]["Properties"]["AlarmConfiguration"][
+            "Alarms"
+        ]
+    ]
+    assert _statements(resources["DeploymentRole"]) == [
+        ("lambda:GetAlias", aliases),
+        ("lambda:UpdateAlias", aliases),
+        ("lambda:GetProvisionedConcurrencyConfig", aliases),
+        ("lambda:InvokeFunction", {"Fn::GetAtt": ["PreTrafficHookFunction", "Arn"]}),
+        ("cloudwatch:DescribeAlarms", [{"Fn::GetAtt": [a, "Arn"]} for a in rollback_alarms]),
+    ]
+    assert "ManagedPolicyArns" not in role

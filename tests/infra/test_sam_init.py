@@ -54,7 +54,9 @@ TEMPLATE_ONLY = re.compile(
 )
 # This project's names. The example domain (items table, exports bucket, functions) stays.
 PROJECT_NAMES = re.compile(
-    r"items[-_ ]service|ItemsService|eu-west-1|POWERTOOLS_SERVICE_NAME\W+items\b", re.IGNORECASE
+    r"items[-_ ]service|ItemsService|eu-west-1|POWERTOOLS_SERVICE_NAME\W+items\b"
+    r"|\bitems  # = Globals POWERTOOLS_SERVICE_NAME",  # the table export alarm's dimension
+    re.IGNORECASE,
 )
 # What only the template needs; a generated project says nothing of it.
 TEMPLATE_WORDS = re.compile(r"cookiecutter|sam init --location|new-service")

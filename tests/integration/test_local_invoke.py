@@ -495,3 +495,75 @@ def test_make_aws_writes_an_env_json_for_sam_local_invoke(local: LocalAws) -> No
     for function_id, function in local.deployment.functions.items():
         assert env_json[function_id] == function.environment
     assert env_json["GetItemFunction"]["TABLE_NAME"] == local.deployment.resources["ItemsTable"]
+
+
+def test_alarms_are_put_by_the_embedded_aws_and_codedeploy_is_skipped_with_its_reason(
+    local: LocalAws,
+) -> None:
+    """moto's CloudFormation creates the topic and its key, CloudWatch's API the alarms (moto's
+    CloudFormation cannot), with every value the stack resolves; CodeDeploy is named as skipped."""
+    deployment = local.deployment
+    alarms = {
+        k for k, kind in deployment.resource_types.items() if kind == "AWS::CloudWatch::Alarm"
+    }
+    assert set(deployment.created_directly) == alarms
+    described = {
+        alarm["AlarmName"]: alarm
+        for page in local.aws.client("cloudwatch").get_paginator("describe_alarms").paginate()
+        for alarm in page["MetricAlarms"]
+    }
+    topic = deployment.resources["AlarmTopic"]
+    for logical_id in alarms:
+        alarm = described[deployment.created_directly[logical_id]]
+        assert alarm["AlarmActions"] == alarm["OKActions"] == [topic], logical_id
+        assert isinstance(alarm["Threshold"], float)
+    errors = described[deployment.created_directly["GetItemErrorsAlarm"]]
+    # The name the runner gives the function, so the alarm watches what the local function is.
+    assert errors["Dimensions"] == [
+        {"Name": "FunctionName", "Value": deployment.functions["GetItemFunction"].name}
+    ]
+    dead_letters = described[deployment.created_directly["ExportDeadLetterQueueAlarm"]]
+    queue_url = deployment.resources["ExportDeadLetterQueue"]
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": queue_url.rsplit("/", 1)[1]}
+    ]
+    key = deployment.resources["AlarmTopicKey"]
+    attributes = local.aws.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]
+    assert attributes["KmsMasterKeyId"] == key
+    assert local.aws.client("kms").get_key_rotation_status(KeyId=key)["KeyRotationEnabled"]
+    tags = local.aws.client("kms").list_resource_tags(KeyId=key)["Tags"]
+    assert {"TagKey": "stack-name", "TagValue": deployment.stack_name} in tags
+    for kind in ("AWS::CodeDeploy::Application", "AWS::CodeDeploy::DeploymentGroup"):
+        skipped = [k for k, t in deployment.resource_types.items() if t == kind]
+        assert skipped, kind
+        for logical_id in skipped:
+            assert (
+                deployment.not_created[logical_id]
+                == f"{kind}: moto's CloudFormation cannot create it"
+            )
+
+
+def test_an_update_deletes_the_alarms_the_template_no_longer_has_and_only_this_stacks(
+    local: LocalAws,
+) -> None:
+    def without_throttles_alarm(translated: dict[str, Any]) -> None:
+        del translated["Resources"]["GetItemThrottlesAlarm"]
+
+    def names(stack: LocalAws) -> set[str]:
+        alarms = local.aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        return {a["AlarmName"] for a in alarms} & set(stack.deployment.created_directly.values())
+
+    first = local_lambda.provision_more(local, "alarms-update")
+    assert len(names(first)) == len(first.deployment.created_directly)
+    removed = first.deployment.created_directly["GetItemThrottlesAlarm"]
+
+    updated = local_lambda.provision_more(local, "alarms-update", without_throttles_alarm)
+
+    assert "GetItemThrottlesAlarm" not in updated.deployment.created_directly
+    existing = {
+        a["AlarmName"] for a in local.aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    }
+    assert removed not in existing
+    assert set(updated.deployment.created_directly.values()) <= existing
+    # Another stack's alarms, the module's own, are left alone.
+    assert set(local.deployment.created_directly.values()) <= existing

@@ -157,7 +157,9 @@ def invoke(
     if function.layers:
         warnings.append(f"{function_id} has Layers, which the local run does not provide")
     if warn:
-        for warning in [*local.deployment.warnings, *code.warnings, *warnings]:
+        # The stack's warnings name the function they are about: only this one's matter here.
+        own = [w for w in local.deployment.warnings if w.startswith(f"{function_id} ")]
+        for warning in [*own, *code.warnings, *warnings]:
             warn(warning)
     return execution_environment.run(
         function,

@@ -19,6 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FUNCTION_TYPE = "AWS::Lambda::Function"
+VERSION_TYPE = "AWS::Lambda::Version"
+ALARM_TYPE = "AWS::CloudWatch::Alarm"
+"""moto's CloudFormation cannot create alarms, but moto's CloudWatch can: the embedded AWS puts
+them itself, with their values resolved by the stack (:class:`DirectResource`)."""
+_INTRINSICS = {"Ref", "Fn::GetAtt", "Fn::Sub", "Fn::If", "Fn::FindInMap", "Fn::Join", "Fn::Select"}
 NOT_PROVISIONED_PREFIXES = ("AWS::Lambda::",)
 """The runner plays Lambda; moto would also need the code uploaded as a zip."""
 
@@ -59,6 +64,22 @@ class FunctionSettings:
     """For a function with a ``Condition``: an output that exists only when the condition holds."""
 
 
+Resolved = Any
+"""Template JSON whose intrinsics are :class:`FromOutput` leaves."""
+
+
+@dataclass(frozen=True)
+class DirectResource:
+    """A resource moto's CloudFormation cannot create that the embedded AWS creates through the
+    service's own API, once the stack's outputs give its values."""
+
+    logical_id: str
+    kind: str
+    properties: Resolved
+    created_output: str | None = None
+    """For a resource with a ``Condition``: an output that exists only when the condition holds."""
+
+
 @dataclass
 class LocalTemplate:
     template: dict[str, Any]
@@ -67,6 +88,8 @@ class LocalTemplate:
     """Logical id -> why the embedded AWS does not create it."""
     stand_ins: list[str] = field(default_factory=list)
     """Warnings: function settings that name a resource the embedded AWS does not create."""
+    direct: dict[str, DirectResource] = field(default_factory=dict)
+    """Resources to create through their service's API, after the stack (alarms)."""
 
 
 def references(node: Any) -> set[str]:  # noqa: ANN401 - template JSON
@@ -91,7 +114,8 @@ def references(node: Any) -> set[str]:  # noqa: ANN401 - template JSON
 
 
 def physical_function_name(stack_name: str, logical_id: str) -> str:
-    """A name shaped like CloudFormation's (``stack-LogicalId-SUFFIX``), stable for a stack."""
+    """A name shaped like CloudFormation's (``stack-LogicalId-SUFFIX``), stable for a stack: for
+    the functions the runner plays and the alarms the embedded AWS puts itself."""
     suffix = hashlib.sha256(f"{stack_name}/{logical_id}".encode()).hexdigest()[:12].upper()
     return f"{stack_name[:20]}-{logical_id[:30]}-{suffix}"
 
@@ -101,18 +125,32 @@ class _StandIns:
 
     def __init__(self, template: dict[str, Any], stack_name: str, dropped: set[str]) -> None:
         self._types = {k: r["Type"] for k, r in template["Resources"].items()}
+        self._functions_of_versions = {
+            k: r["Properties"]["FunctionName"]["Ref"]
+            for k, r in template["Resources"].items()
+            if r["Type"] == VERSION_TYPE
+        }
         self._stack_name = stack_name
         self.dropped = dropped
 
     def ref(self, logical_id: str) -> Any:  # noqa: ANN401 - template JSON
         if self._types[logical_id] == FUNCTION_TYPE:
             return physical_function_name(self._stack_name, logical_id)
+        if self._types[logical_id] == ALARM_TYPE:  # created by the embedded AWS, so named
+            return physical_function_name(self._stack_name, logical_id)
+        if self._types[logical_id] == VERSION_TYPE:  # a version's Ref is its ARN: the first one
+            function_id = self._functions_of_versions[logical_id]
+            return {"Fn::Sub": self.get_att(function_id, "Arn")["Fn::Sub"] + ":1"}
         return logical_id
 
     def get_att(self, logical_id: str, attribute: str) -> Any:  # noqa: ANN401 - template JSON
-        if self._types[logical_id] == FUNCTION_TYPE and attribute == "Arn":
+        if self._types[logical_id] in {FUNCTION_TYPE, ALARM_TYPE} and attribute == "Arn":
             name = physical_function_name(self._stack_name, logical_id)
-            arn = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+            arn = (
+                "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:"
+                if self._types[logical_id] == FUNCTION_TYPE
+                else "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:"
+            )
             return {"Fn::Sub": arn + name}
         return f"{logical_id}.{attribute}"
 
@@ -216,6 +254,17 @@ def _trust_the_account(role: dict[str, Any]) -> None:
     )
 
 
+def _kms_tags_as_moto_reads_them(key: dict[str, Any]) -> None:
+    # LOCAL COPY ONLY: moto 5.2 creates a KMS key's CloudFormation Tags ({Key, Value}) with the
+    # KMS API's own shape ({TagKey, TagValue}) and fails the stack without it.
+    properties = key.get("Properties", {})
+    if isinstance(properties.get("Tags"), list):
+        properties["Tags"] = [
+            {"TagKey": tag["Key"], "TagValue": tag["Value"]} if "Key" in tag else tag
+            for tag in properties["Tags"]
+        ]
+
+
 class _Outputs:
     """The copy's outputs: the template's own that survive, plus one per resolved setting."""
 
@@ -242,6 +291,17 @@ class _Outputs:
             )
         return FromOutput(self.add(self._stand_ins.replace(value), condition))
 
+    def resolved(self, condition: str | None, node: Any) -> Resolved:  # noqa: ANN401
+        """``node`` with each intrinsic replaced by the output that will hold its value."""
+        if isinstance(node, list):
+            return [self.resolved(condition, member) for member in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and next(iter(node)) in _INTRINSICS:
+            # Stand-ins here are the names the runner gives functions: what their metrics carry.
+            return FromOutput(self.add(self._stand_ins.replace(node), condition))
+        return {key: self.resolved(condition, value) for key, value in node.items()}
+
     def add(self, value: Any, condition: str | None) -> str:  # noqa: ANN401 - template JSON
         index = len(self.outputs)
         while f"LocalInvoke{index}" in self.outputs:
@@ -266,6 +326,9 @@ def build(translated: dict[str, Any], stack_name: str, supported_types: set[str]
         if "DependsOn" in resource:
             resource["DependsOn"] = [d for d in _depends_on(resource) if d not in not_created]
     template["Resources"] = {k: stand_ins.replace(r) for k, r in kept.items()}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::KMS::Key":
+            _kms_tags_as_moto_reads_them(resource)
     local = LocalTemplate(template=template, functions={}, not_created=not_created)
     outputs = _Outputs(
         {
@@ -299,5 +362,17 @@ def build(translated: dict[str, Any], stack_name: str, supported_types: set[str]
             layers=bool(properties.get("Layers")),
             created_output=outputs.add("created", condition) if condition else None,
         )
+    for logical_id in list(not_created):
+        resource = resources[logical_id]
+        if resource["Type"] != ALARM_TYPE:
+            continue
+        condition = resource.get("Condition")
+        local.direct[logical_id] = DirectResource(
+            logical_id=logical_id,
+            kind=resource["Type"],
+            properties=outputs.resolved(condition, resource.get("Properties", {})),
+            created_output=outputs.add("created", condition) if condition else None,
+        )
+        del not_created[logical_id]
     template["Outputs"] = outputs.outputs
     return local

@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from tools.emulator import local_template, sam_template
 from tools.emulator.embedded_aws import EmbeddedAws
 from tools.emulator.invoke_inputs import DEFAULT_STACK_NAME, InputError
-from tools.emulator.local_template import FromOutput, LocalTemplate
+from tools.emulator.local_template import DirectResource, FromOutput, LocalTemplate
 
 _CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
 _WAIT_SECONDS = 60.0
@@ -65,6 +65,9 @@ class Deployment:
     functions: dict[str, Function]
     not_created: dict[str, str]
     warnings: tuple[str, ...] = ()
+    created_directly: dict[str, str] = field(default_factory=dict)
+    """Physical name by logical id of what the embedded AWS created through the service's own API
+    because moto's CloudFormation cannot (alarms); also in ``resources``."""
 
 
 Customize = Callable[[dict[str, Any]], None]
@@ -258,6 +261,64 @@ def _function(
     )
 
 
+_ALARM_NUMBERS = {
+    "Threshold": float,
+    "Period": int,
+    "EvaluationPeriods": int,
+    "DatapointsToAlarm": int,
+}
+"""Alarm properties that come back from a stack output as text."""
+
+
+def _filled(node: Any, outputs: dict[str, str]) -> Any:  # noqa: ANN401 - template JSON
+    if isinstance(node, FromOutput):
+        return outputs[node.output_key]
+    if isinstance(node, list):
+        return [_filled(member, outputs) for member in node]
+    if isinstance(node, dict):
+        return {key: _filled(value, outputs) for key, value in node.items()}
+    return node
+
+
+def _alarm_arguments(properties: dict[str, Any], name: str) -> dict[str, Any]:
+    """PutMetricAlarm's parameters: CloudFormation's alarm properties carry the same names."""
+    arguments = {**properties, "AlarmName": properties.get("AlarmName", name)}
+    for key, kind in _ALARM_NUMBERS.items():
+        if key in arguments:
+            arguments[key] = kind(float(arguments[key]))
+    for query in arguments.get("Metrics", []):
+        if "MetricStat" in query:
+            query["MetricStat"]["Period"] = int(float(query["MetricStat"]["Period"]))
+    return arguments
+
+
+def _create_directly(
+    aws: EmbeddedAws, stack_name: str, direct: dict[str, DirectResource], outputs: dict[str, str]
+) -> dict[str, str]:
+    """Put the stack's alarms with CloudWatch's own API (and delete those it no longer has)."""
+    cloudwatch = aws.client("cloudwatch")
+    created = {}
+    for logical_id, resource in direct.items():
+        if resource.created_output and resource.created_output not in outputs:
+            continue  # its Condition is false
+        name = local_template.physical_function_name(stack_name, logical_id)
+        cloudwatch.put_metric_alarm(**_alarm_arguments(_filled(resource.properties, outputs), name))
+        created[logical_id] = name
+    # Names are "<stack>-<LogicalId>-<digest of both>": an alarm of this stack names itself.
+    pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=stack_name[:20])
+    stale = [
+        name
+        for page in pages
+        for alarm in page["MetricAlarms"]
+        if (name := alarm["AlarmName"]) not in created.values()
+        and len(parts := name.split("-")) > 2
+        and local_template.physical_function_name(stack_name, parts[-2]) == name
+    ]
+    if stale:
+        cloudwatch.delete_alarms(AlarmNames=stale)
+    return created
+
+
 def deploy(
     aws: EmbeddedAws,
     template_path: Path = sam_template.TEMPLATE,
@@ -277,9 +338,10 @@ def deploy(
     try:
         stack = _create_or_update(aws, stack_name, body, stack_parameters)
         described = aws.client("cloudformation").describe_stack_resources(StackName=stack_name)
+        outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
+        created_directly = _create_directly(aws, stack_name, local.direct, outputs)
     except (ClientError, BotoCoreError) as error:
         raise ProvisionError(f"provisioning stack {stack_name}: {_one_line(error)}") from None
-    outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
     functions = {
         logical_id: _function(
             settings, outputs, stack_name, _code_uri(template, logical_id, template_path)
@@ -295,9 +357,11 @@ def deploy(
         template_path=template_path,
         resources={
             r["LogicalResourceId"]: r["PhysicalResourceId"] for r in described["StackResources"]
-        },
+        }
+        | created_directly,
         resource_types={k: r["Type"] for k, r in translated["Resources"].items()},
         functions={k: f for k, f in functions.items() if f is not None},
         not_created=not_created,
         warnings=tuple(local.stand_ins),
+        created_directly=created_directly,
     )

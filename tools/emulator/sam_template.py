@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,10 @@ _MANAGED_POLICIES = {
 
 
 DEFAULT_REGION = "eu-west-1"
+
+# Offline there is no feature toggle config: the translator says so on every DeploymentPreference
+# ("Feature 'deployment_preference_condition_fix' not available"), and uses the default.
+logging.getLogger("samtranslator.feature_toggle.feature_toggle").setLevel(logging.ERROR)
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
