@@ -426,6 +426,7 @@ NOT_NEEDED = {
     "s3:*Acl": "ACLs are disabled (BucketOwnerEnforced)",
     "s3:DeleteObject": "objects are data: the deploy role must not delete exports",
     "iam:PassRole": "checked on its own: only the stack's roles, only to Lambda",
+    "cloudfront:*": "the user pool's domain is a Cognito prefix domain, not a custom one",
 }
 
 
@@ -474,6 +475,7 @@ ARN = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:"
 ELSEWHERE = "us-west-2" if REGION == "us-east-1" else "us-east-1"  # another region
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/"
 ARTIFACTS = "arn:aws:s3:::aws-sam-cli-managed-default-samclisourcebucket-1a2b3c4d5e6f"
+POOL = ARN.format("cognito-idp") + f"userpool/{REGION}_AbC123"
 LAMBDA_ROLE = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 BOUNDED = {"iam:PermissionsBoundary": _boundary_arn(DEV)}
@@ -576,6 +578,23 @@ SCOPE = [
         True,
     ),
     ("logs:DeleteLogGroup", ARN.format("logs") + f"log-group:/aws/lambda/{PROD}-F-1A2B", {}, False),
+    # The token issuer: user pools created with the stack's tag, managed only while they carry it;
+    # never the callers in them, nor a client's secret beyond what CloudFormation reads.
+    ("cognito-idp:CreateUserPool", "*", {"aws:RequestTag/stack-name": DEV}, True),
+    ("cognito-idp:CreateUserPool", "*", {"aws:RequestTag/stack-name": PROD}, False),
+    ("cognito-idp:CreateUserPool", "*", {}, False),
+    ("cognito-idp:CreateUserPoolClient", POOL, {"aws:ResourceTag/stack-name": DEV}, True),
+    ("cognito-idp:DeleteUserPool", POOL, {"aws:ResourceTag/stack-name": DEV}, True),
+    ("cognito-idp:DeleteUserPool", POOL, {"aws:ResourceTag/stack-name": PROD}, False),
+    ("cognito-idp:UpdateUserPoolClient", POOL, {}, False),
+    ("cognito-idp:AdminCreateUser", POOL, {"aws:ResourceTag/stack-name": DEV}, False),
+    ("cognito-idp:AdminInitiateAuth", POOL, {"aws:ResourceTag/stack-name": DEV}, False),
+    (
+        "cognito-idp:CreateUserPoolDomain",
+        f"arn:aws:cognito-idp:{ELSEWHERE}:{ACCOUNT}:userpool/{ELSEWHERE}_AbC123",
+        {"aws:ResourceTag/stack-name": DEV},
+        False,
+    ),
 ]
 
 
