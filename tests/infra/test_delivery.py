@@ -24,6 +24,7 @@ from cfnlint.helpers import load_resource
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.conftest import REGION
+from tools.e2e.deployed import IAM_ACTIONS, SMOKE_IAM_ACTIONS
 from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -208,9 +209,14 @@ def _condition(node: Any, conditions: dict[str, Any], parameters: dict[str, str]
     raise AssertionError(f"condition function not modelled here: {function}")
 
 
+_NO_VALUE = object()
+"""``AWS::NoValue``: an ``Fn::If`` branch that leaves its item out of the list."""
+
+
 def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) -> Any:
     """The bootstrap template's values for these parameters (the intrinsics it uses)."""
     names = parameters | {
+        "AWS::NoValue": _NO_VALUE,
         "AWS::Partition": PARTITION,
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,
@@ -219,7 +225,8 @@ def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) 
     if "AppStackName" in parameters:
         names["StackRolesBoundary"] = _boundary_arn(parameters["AppStackName"])
     if isinstance(node, list):
-        return [_resolve(item, conditions, parameters) for item in node]
+        resolved = [_resolve(item, conditions, parameters) for item in node]
+        return [item for item in resolved if item is not _NO_VALUE]
     if not isinstance(node, dict):
         return node
     if len(node) == 1 and next(iter(node)).startswith(("Fn::", "Ref")):
@@ -247,6 +254,11 @@ def _bootstrap() -> dict[str, Any]:
 
 def _deploy_role(**overrides: str) -> dict[str, Any]:
     """The DeployRole resource, resolved, for the template's defaults plus these parameters."""
+    return _role("DeployRole", **overrides)
+
+
+def _role(logical_id: str, **overrides: str) -> dict[str, Any]:
+    """A role of the bootstrap, resolved, for the template's defaults plus these parameters."""
     template = _bootstrap()
     parameters = {
         name: str(spec["Default"])
@@ -255,7 +267,7 @@ def _deploy_role(**overrides: str) -> dict[str, Any]:
     }
     parameters |= {"GitHubRepository": REPOSITORY} | overrides
     resolved: dict[str, Any] = _resolve(
-        template["Resources"]["DeployRole"], template["Conditions"], parameters
+        template["Resources"][logical_id], template["Conditions"], parameters
     )
     return resolved
 
@@ -284,6 +296,8 @@ _OPERATORS = {
     "ArnEquals": lambda expected, actual: expected == actual,
     "StringLike": _wildcard,
     "ArnLike": _wildcard,
+    # Multivalued keys (dynamodb:LeadingKeys) hold one value in every request modelled here.
+    "ForAllValues:StringLike": _wildcard,
 }
 
 
@@ -328,12 +342,13 @@ def _token(sub: str, aud: str = "sts.amazonaws.com") -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("role_id", ["DeployRole", "EndToEndRole"])
 @pytest.mark.parametrize("create_provider", ["true", "false"])
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_only_the_repositorys_environment_may_assume_the_role(
-    environment: str, create_provider: str
+    environment: str, create_provider: str, role_id: str
 ) -> None:
-    role = _deploy_role(GitHubEnvironment=environment, CreateOidcProvider=create_provider)
+    role = _role(role_id, GitHubEnvironment=environment, CreateOidcProvider=create_provider)
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert [statement["Principal"] for statement in trust] == [{"Federated": PROVIDER}]
     assume = "sts:AssumeRoleWithWebIdentity"
@@ -632,6 +647,115 @@ def test_the_role_may_attach_the_managed_policies_sam_attaches(
     for arn in attached:
         context = {"iam:PolicyARN": arn} | BOUNDED
         assert _allowed(statements, "iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", context), arn
+
+
+# The end-to-end role: the stack as a caller uses it, in dev its test items and what the exports
+# produced, never the stack itself.
+TABLE = ARN.format("dynamodb") + f"table/{DEV}-ItemsTable-1A2B"
+BUCKET = f"arn:aws:s3:::{DEV}-exportsbucket-1a2b"
+TAGGED = {"aws:ResourceTag/stack-name": DEV}
+E2E_SMOKE_SCOPE = [
+    ("cloudformation:DescribeStacks", ARN.format("cloudformation") + f"stack/{DEV}/1", {}, True),
+    ("cloudformation:DescribeStacks", ARN.format("cloudformation") + f"stack/{PROD}/1", {}, False),
+    ("cloudformation:UpdateStack", ARN.format("cloudformation") + f"stack/{DEV}/1", {}, False),
+    ("cognito-idp:DescribeUserPoolClient", POOL, TAGGED, True),
+    ("cognito-idp:DescribeUserPoolClient", POOL, {"aws:ResourceTag/stack-name": PROD}, False),
+    ("cognito-idp:DescribeUserPoolClient", POOL, {}, False),
+    ("cognito-idp:UpdateUserPoolClient", POOL, TAGGED, False),
+    ("lambda:UpdateFunctionCode", ARN.format("lambda") + f"function:{DEV}-F-1A2B", {}, False),
+    ("iam:PassRole", f"{ROLE}{DEV}-F-1A2B", {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+    ("dynamodb:GetItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+]
+E2E_WRITES = [
+    ("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": "e2e-1a2b"}, True),
+    ("dynamodb:DeleteItem", TABLE, {"dynamodb:LeadingKeys": "e2e-1a2b"}, True),
+    ("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+    ("dynamodb:DeleteItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+    (
+        "dynamodb:PutItem",
+        ARN.format("dynamodb") + f"table/{DEV}-ExportRunsTable-1A2B",
+        {"dynamodb:LeadingKeys": "e2e-1a2b"},
+        False,
+    ),
+    (
+        "dynamodb:PutItem",
+        ARN.format("dynamodb") + f"table/{PROD}-ItemsTable-1A2B",
+        {"dynamodb:LeadingKeys": "e2e-1a2b"},
+        False,
+    ),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportQueue-1A2B", {}, True),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportTableQueue-1A2B", {}, False),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportDeadLetterQueue-1A2B", {}, False),
+    ("sqs:ReceiveMessage", ARN.format("sqs") + f"{DEV}-ExportQueue-1A2B", {}, False),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{DEV}-ExportTableFunction-1A",
+        {},
+        True,
+    ),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{DEV}-GetItemFunction-1A",
+        {},
+        False,
+    ),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{PROD}-ExportTableFunction-1A",
+        {},
+        False,
+    ),
+    ("s3:GetObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, True),
+    ("s3:GetObject", f"{BUCKET}/other/x.json", {}, False),
+    ("s3:GetObject", f"arn:aws:s3:::{PROD}-exportsbucket-1a2b/exports/x.json", {}, False),
+    ("s3:ListBucket", BUCKET, {}, True),
+    ("s3:PutObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, False),
+    ("s3:DeleteObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "expected"),
+    E2E_SMOKE_SCOPE + E2E_WRITES,
+    ids=[
+        f"{'allow' if c[3] else 'deny'}-{c[0]}-{c[1].rsplit(':', 1)[-1]}"
+        for c in E2E_SMOKE_SCOPE + E2E_WRITES
+    ],
+)
+def test_the_end_to_end_role_uses_the_stack_as_a_caller_and_writes_only_test_items(
+    action: str, resource: str, context: dict[str, str], expected: bool
+) -> None:
+    assert _allowed(_statements(_role("EndToEndRole")), action, resource, context) is expected
+
+
+def test_the_smoke_role_only_reads_the_outputs_and_the_machine_client() -> None:
+    statements = _statements(_role("EndToEndRole", EndToEndTests="smoke"))
+    for action, resource, context, expected in E2E_SMOKE_SCOPE:
+        assert _allowed(statements, action, resource, context) is expected, action
+    for action, resource, context, _ in E2E_WRITES:
+        assert not _allowed(statements, action, resource, context), action
+
+
+@pytest.mark.parametrize(("mode", "actions"), [("full", IAM_ACTIONS), ("smoke", SMOKE_IAM_ACTIONS)])
+def test_the_end_to_end_role_grants_exactly_what_the_deployed_target_calls(
+    mode: str, actions: frozenset[str]
+) -> None:
+    granted = {
+        action
+        for statement in _statements(_role("EndToEndRole", EndToEndTests=mode))
+        for action in _as_list(statement["Action"])
+    }
+    assert granted == actions
+
+
+def test_the_deploy_role_cannot_change_or_pass_the_end_to_end_role() -> None:
+    e2e_role = f"{ROLE}{_role('EndToEndRole')['Properties']['RoleName']}"
+    deploy = _statements(_deploy_role())
+    for action in ("iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"):
+        assert not _allowed(deploy, action, e2e_role, BOUNDED), action
+    assert not _allowed(
+        deploy, "iam:PassRole", e2e_role, {"iam:PassedToService": "lambda.amazonaws.com"}
+    )
 
 
 # What the AWS managed policies SAM attaches allow (their documented contents).

@@ -8,6 +8,7 @@ passed in, and waits bounded by a clock rather than by sleeping.
 """
 
 import base64
+import collections
 import json
 import threading
 import urllib.parse
@@ -23,7 +24,13 @@ from moto import mock_aws
 from moto.awslambda_simple.models import lambda_simple_backends
 
 from tests.conftest import ACCOUNT, REGION
-from tools.e2e.deployed import OUTPUTS, POLL_SECONDS, DeployedTarget
+from tools.e2e.deployed import (
+    IAM_ACTIONS,
+    OUTPUTS,
+    POLL_SECONDS,
+    SMOKE_IAM_ACTIONS,
+    DeployedTarget,
+)
 from tools.e2e.target import NotYetError, TargetError
 
 STACK = "items-service-dev"
@@ -350,3 +357,41 @@ def test_a_stack_without_an_output_the_scenarios_need_is_named(fake_stack: FakeS
 def test_a_token_never_travels_in_clear(fake_stack: FakeStack, output: str, url: str) -> None:
     with pytest.raises(TargetError, match=f"{output} must be an https URL"):
         DeployedTarget(fake_stack.session, STACK, {**fake_stack.outputs, output: url})
+
+
+# IAM's name for each operation the target's clients call.
+IAM_ACTION_OF = {
+    "cloudformation.DescribeStacks": "cloudformation:DescribeStacks",
+    "cognito-idp.DescribeUserPoolClient": "cognito-idp:DescribeUserPoolClient",
+    "dynamodb.PutItem": "dynamodb:PutItem",
+    "dynamodb.DeleteItem": "dynamodb:DeleteItem",
+    "sqs.SendMessage": "sqs:SendMessage",
+    "lambda.Invoke": "lambda:InvokeFunction",
+    "s3.GetObject": "s3:GetObject",
+    "s3.ListObjectsV2": "s3:ListBucket",
+}
+
+
+def _every_call(target: DeployedTarget, *, smoke: bool) -> None:
+    target.token(["items/read"])
+    target.request("GET", "items/42", token=target.token(["items/read"]))
+    if smoke:
+        return
+    target.put_item({"item_id": "e2e-1"})
+    target.delete_item("e2e-1")
+    target.send_export_request('{"item_id": "e2e-1"}')
+    target.start_table_export({})
+    target.keys("exports/")
+    target.read("exports/absent.json")
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["full", "smoke"])
+def test_the_targets_calls_are_exactly_the_end_to_end_roles_rights(
+    api_calls: collections.Counter[str], fake_stack: FakeStack, smoke: bool
+) -> None:
+    """deploy/bootstrap.yaml grants the e2e role IAM_ACTIONS (tests/infra/test_delivery.py):
+    the target must need every one of them and no other."""
+    api_calls.clear()
+    _every_call(DeployedTarget.from_stack(fake_stack.session, STACK, smoke=smoke), smoke=smoke)
+    used = {IAM_ACTION_OF[call] for call in api_calls}
+    assert used == (SMOKE_IAM_ACTIONS if smoke else IAM_ACTIONS)

@@ -41,6 +41,21 @@ OUTPUTS = {
 SMOKE_OUTPUTS = frozenset({"api_url", "token_issuer", "token_endpoint", "client_id"})
 """Enough for the read-only smoke subset."""
 
+SMOKE_IAM_ACTIONS = frozenset(
+    {"cloudformation:DescribeStacks", "cognito-idp:DescribeUserPoolClient"}
+)
+"""The IAM actions of the smoke subset's calls: the outputs and the machine client's secret."""
+IAM_ACTIONS = SMOKE_IAM_ACTIONS | {
+    "dynamodb:PutItem",
+    "dynamodb:DeleteItem",
+    "sqs:SendMessage",
+    "lambda:InvokeFunction",
+    "s3:GetObject",
+    "s3:ListBucket",
+}
+"""The IAM actions of every call the target makes; deploy/bootstrap.yaml's end-to-end role
+grants exactly these (tests/infra/test_delivery.py), on the stack's own resources."""
+
 AWS_CONFIG = Config(
     connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3}
 )
