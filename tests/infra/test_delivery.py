@@ -136,9 +136,47 @@ def test_deploys_assume_the_environments_role_with_oidc_only(
     job = workflow["jobs"][DEPLOY_JOBS[environment]]
     assert job["environment"] == environment
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
-    (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+    credentials, *after = _uses(job, "aws-actions/configure-aws-credentials")
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"])
+    assert [step["with"]["role-to-assume"] for step in after] == (
+        ["${{ vars.AWS_E2E_ROLE_ARN }}"] if environment == "prod" else []
+    ), "only prod's smoke tests share the deploy job, with their own role"
+
+
+def _steps_after(job: dict[str, Any], step_run: str) -> list[dict[str, Any]]:
+    runs = [" ".join(step.get("run", "").split()) for step in job["steps"]]
+    return job["steps"][runs.index(step_run) + 1 :]
+
+
+def test_the_end_to_end_tests_run_against_dev_before_prod_may_be_approved(
+    workflow: dict[str, Any],
+) -> None:
+    jobs = workflow["jobs"]
+    job = jobs["e2e-dev"]
+    assert job["needs"] == ["deploy-dev"]
+    assert jobs["deploy-prod"]["needs"] == ["e2e-dev"]
+    assert job["if"] == jobs["deploy-dev"]["if"]
+    assert job["environment"] == "dev"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["concurrency"] == jobs["deploy-dev"]["concurrency"], "no deploy during the tests"
+    (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_E2E_ROLE_ARN }}"
+    assert _runs(job) == ["make e2e ENV=dev"]
+
+
+def test_the_smoke_tests_run_against_prod_after_its_deploy_with_the_end_to_end_role(
+    workflow: dict[str, Any],
+) -> None:
+    job = workflow["jobs"]["deploy-prod"]
+    (deploy,) = [run for run in _runs(job) if run.startswith("sam deploy")]
+    after = _steps_after(job, deploy)
+    (credentials,) = [
+        step for step in after if "configure-aws-credentials@" in step.get("uses", "")
+    ]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_E2E_ROLE_ARN }}"
+    assert after.index(credentials) < len(after) - 1
+    assert after[-1] == {"run": "make e2e ENV=prod SMOKE=1"}
 
 
 def test_no_stored_aws_keys_anywhere() -> None:
@@ -150,14 +188,15 @@ def test_no_stored_aws_keys_anywhere() -> None:
 def test_only_the_deploy_jobs_may_request_an_oidc_token(workflow: dict[str, Any]) -> None:
     assert workflow["permissions"] == {"contents": "read"}
     for job_id, job in workflow["jobs"].items():
-        if job_id not in DEPLOY_JOBS.values():
+        if job_id not in {*DEPLOY_JOBS.values(), "e2e-dev"}:
             assert "permissions" not in job, job_id
 
 
 def test_deploys_run_only_for_main_and_prod_waits_for_dev(workflow: dict[str, Any]) -> None:
     jobs = workflow["jobs"]
     assert set(jobs["deploy-dev"]["needs"]) == {"test", "build"}
-    assert jobs["deploy-prod"]["needs"] == ["deploy-dev"]
+    assert jobs["deploy-prod"]["needs"] == ["e2e-dev"]
+    assert jobs["e2e-dev"]["needs"] == ["deploy-dev"]
     for job_id in DEPLOY_JOBS.values():
         condition = jobs[job_id]["if"]
         assert "github.event_name == 'push'" in condition
@@ -974,6 +1013,51 @@ def test_make_deploy_and_logs_act_on_the_samconfig_environment(environment: str)
     assert logs.returncode == 0, logs.stderr
     expected = f".venv-sam/bin/sam logs --config-env {config_env} --stack-name {stack_name} --tail"
     assert " ".join(logs.stdout.splitlines()[-1].split()) == expected
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variables"),
+    [
+        (["ENV=dev", "PROFILE=ops"], f"E2E_STACK_NAME={DEV} E2E_REGION={REGION} E2E_PROFILE=ops"),
+        (["ENV=prod", "SMOKE=1"], f"E2E_STACK_NAME={PROD} E2E_REGION={REGION} E2E_PROFILE="),
+    ],
+)
+def test_make_e2e_runs_the_scenarios_against_the_samconfig_environments_stack(
+    arguments: list[str], variables: str
+) -> None:
+    result = _make("--dry-run", "e2e", *arguments)
+    assert result.returncode == 0, result.stderr
+    command = " ".join(result.stdout.replace("\\\n", " ").split())
+    smoke = "1" if "SMOKE=1" in arguments else ""
+    assert command.endswith(
+        f"{variables} E2E_SMOKE={smoke} .venv/bin/pytest -q -p no:xdist tests/e2e/test_stack.py"
+    )
+
+
+def _collected(*paths: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("E2E_")} | variables
+    return subprocess.run(
+        [BIN / "pytest", "--collect-only", "-q", "-p", "no:xdist", *paths],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_deployed_run_collects_the_scenarios_only_and_smoke_only_the_read_only_ones() -> None:
+    scenarios = "tests/e2e/test_stack.py"
+    every = _collected(scenarios, E2E_STACK_NAME=DEV)
+    smoke = _collected(scenarios, E2E_STACK_NAME=PROD, E2E_SMOKE="1")
+    stray = _collected("tests/e2e", E2E_STACK_NAME=DEV)
+    assert every.returncode == smoke.returncode == 0, every.stdout + smoke.stdout
+    all_ids = {line for line in every.stdout.splitlines() if line.startswith(scenarios)}
+    smoke_ids = {line for line in smoke.stdout.splitlines() if line.startswith(scenarios)}
+    assert smoke_ids
+    assert smoke_ids < all_ids
+    assert stray.returncode != 0
+    assert "only test_stack.py may run against a deployed stack" in stray.stdout + stray.stderr
 
 
 def test_make_refuses_an_environment_samconfig_does_not_have() -> None:
