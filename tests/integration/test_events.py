@@ -1,6 +1,7 @@
 """Every event in events/ through its handler, against moto: the response and the stored state."""
 
 import json
+import urllib.parse
 
 import pytest
 
@@ -81,3 +82,41 @@ def test_queue_batch_exports_only_the_good_messages(stack: Stack, context: Lambd
         "name": SEEDED["42"]["name"],
         "price": 249.5,
     }
+
+
+def _metadata(stack: Stack, key: str) -> dict[str, str]:
+    head = stack.admin.client("s3").head_object(Bucket=stack.exports.bucket_name, Key=key)
+    return dict(head["Metadata"])
+
+
+def test_an_api_export_records_who_asked(stack: Stack, context: LambdaContext) -> None:
+    event = load_event("ExportItemFunction/created")
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    response = call("ExportItemFunction", event, stack, context)
+    metadata = _metadata(stack, json.loads(response["body"])["key"])
+    assert metadata["requested-by"] == claims["sub"]
+    assert metadata["requested-client"] == claims["client_id"]
+    assert set(metadata) == {"requested-by", "requested-client", "request-sha256"}
+
+
+def test_a_queue_export_records_that_no_token_named_anyone(
+    stack: Stack, context: LambdaContext
+) -> None:
+    call("ExportQueueFunction", load_event("ExportQueueFunction/batch"), stack, context)
+    assert stack.objects()
+    for key in stack.objects():
+        metadata = _metadata(stack, key)
+        assert (metadata["requested-by"], metadata["requested-client"]) == ("-", "-")
+
+
+def test_a_subject_s3_metadata_cannot_hold_is_recorded_percent_encoded(
+    stack: Stack, context: LambdaContext
+) -> None:
+    event = load_event("ExportItemFunction/created")
+    subject = "auth0|Zoë Ünïcode\n" + "x" * 400
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] = subject
+    response = call("ExportItemFunction", event, stack, context)
+    assert response["statusCode"] == 201
+    recorded = _metadata(stack, json.loads(response["body"])["key"])["requested-by"]
+    assert recorded.isascii()
+    assert urllib.parse.unquote(recorded) == subject[:255]

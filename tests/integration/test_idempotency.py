@@ -39,6 +39,9 @@ def test_a_retry_with_the_same_key_gets_the_same_export(
     assert stack.objects() == stored
 
 
+# Four threads share one Metrics (and Logger) here, where Lambda would run four environments: one
+# thread's flush can publish another's metric and leave it an empty flush.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 def test_concurrent_duplicates_write_one_object(stack: Stack, context: LambdaContext) -> None:
     barrier = threading.Barrier(4)
 
@@ -162,3 +165,76 @@ def test_a_message_id_reused_for_another_body_is_rejected(
     [rejected] = [line for line in output.records() if line.get("message") == "message rejected"]
     assert "made for a different request" in rejected["reason"]
     assert len(stack.objects()) == 1
+
+
+# --- A key reused by another caller ---------------------------------------------------------------
+
+
+def _as_caller(event: dict[str, Any], claims: dict[str, str] | None) -> dict[str, Any]:
+    """``event`` as API Gateway would send it for another token (None: no authorizer at all)."""
+    if claims is None:
+        del event["requestContext"]["authorizer"]
+        del event["headers"]["authorization"]
+    else:
+        verified = event["requestContext"]["authorizer"]["jwt"]["claims"]
+        verified.update(claims)
+        for name in [name for name, value in claims.items() if value is None]:
+            del verified[name]
+    return event
+
+
+OTHER_CALLERS = {
+    "another-client": {
+        "sub": "0a1b2c3d4e5f6g7h8i9j0k1l2m",
+        "client_id": "0a1b2c3d4e5f6g7h8i9j0k1l2m",
+    },
+    "same-client-other-subject": {"sub": "c0ffee00-1111-2222-3333-444455556666"},
+    "same-subject-other-client": {"client_id": "9z8y7x6w5v4u3t2s1r0q9p8o7n"},
+    "same-subject-no-client": {"client_id": None},
+    "no-token": None,
+}
+
+
+@pytest.mark.parametrize("caller", OTHER_CALLERS)
+def test_a_key_reused_by_another_caller_is_a_409(
+    stack: Stack, context: LambdaContext, caller: str
+) -> None:
+    """An export answers only the caller that made it: another token's bearer (or a request
+    without one) learns nothing of it, not even its key."""
+    first = call("ExportItemFunction", _request("request-1"), stack, context)
+    stored = stack.objects()
+    other = _as_caller(_request("request-2"), OTHER_CALLERS[caller])
+    reused = call("ExportItemFunction", other, stack, context)
+    assert (first["statusCode"], reused["statusCode"]) == (201, 409)
+    message = json.loads(reused["body"])["message"]
+    assert "another caller" in message
+    assert KEY not in message
+    assert "exports/" not in message
+    assert stack.objects() == stored
+
+
+def test_the_same_caller_with_a_new_token_gets_its_export(
+    stack: Stack, context: LambdaContext
+) -> None:
+    """A retry after its token expired: same subject and client, new jti, times and scopes."""
+    first = call("ExportItemFunction", _request("request-1"), stack, context)
+    renewed = {
+        "jti": "5b9e4c1d-0000-4a6f-8e2d-7c3b1a0f9e8d",
+        "iat": "1795342000",
+        "exp": "1795345600",
+    }
+    retry = _as_caller(_request("request-2"), {**renewed, "scope": "items/export"})
+    response = call("ExportItemFunction", retry, stack, context)
+    assert (first["statusCode"], response["statusCode"]) == (201, 200)
+    assert response["body"] == first["body"]
+
+
+def test_an_unverified_retry_of_an_unverified_export_gets_it(
+    stack: Stack, context: LambdaContext
+) -> None:
+    """Requests without claims (direct Invokes) keep the fingerprint they always had."""
+    first = call("ExportItemFunction", _as_caller(_request("r1"), None), stack, context)
+    retry = call("ExportItemFunction", _as_caller(_request("r2"), None), stack, context)
+    assert (first["statusCode"], retry["statusCode"]) == (201, 200)
+    verified = call("ExportItemFunction", _request("r3"), stack, context)
+    assert verified["statusCode"] == 409, "a verified caller is not the unverified one"

@@ -48,7 +48,7 @@ class Run:
     sessions: list[Stack] = field(default_factory=list)
 
     def secrets(self) -> set[str]:
-        values = set(BASE_CREDENTIALS.values())
+        values = set(BASE_CREDENTIALS.values()) | bearer_tokens(self.events)
         for stack in self.sessions:
             for session in (stack.base, stack.writer):
                 credentials = session.get_credentials()
@@ -56,6 +56,19 @@ class Run:
                 frozen = credentials.get_frozen_credentials()
                 values |= {frozen.access_key, frozen.secret_key, frozen.token or ""}
         return {value for value in values if value}
+
+
+def bearer_tokens(events: list[dict[str, Any]]) -> set[str]:
+    """The tokens the events carry (their Authorization headers), whole and each of their parts:
+    a function never needs the token, API Gateway verified it."""
+    tokens = set()
+    for event in events:
+        headers = event.get("headers")
+        value = headers.get("authorization") if isinstance(headers, dict) else None
+        if isinstance(value, str) and value.startswith("Bearer "):
+            token = value.removeprefix("Bearer ")
+            tokens |= {token, *(part for part in token.split(".") if len(part) >= MIN_BODY)}
+    return tokens
 
 
 def _forms(text: str) -> set[str]:
@@ -167,8 +180,14 @@ def test_the_detectors_catch_planted_leaks(distinctive_stack: Stack) -> None:
         service_logger.info("incoming", extra={"event": event})
         service_logger.debug(f"token {frozen.token}")  # below INFO: not captured
         service_logger.warning(f"token {frozen.token}, body {event['body']}")
-    assert leaked_secrets(run) == [f"{frozen.token[:8]}..."]
+    bearer = {f"{token[:8]}..." for token in bearer_tokens([event])}
+    assert leaked_secrets(run) == sorted({f"{frozen.token[:8]}...", *bearer}), "the whole event"
     assert len(logged_events_and_bodies(run)) == 2  # the whole event, and the body
+    with lambda_output("INFO") as output:
+        run = Run(output, events=[event], sessions=[distinctive_stack])
+        service_logger.info("caller", extra={"auth": event["headers"]["authorization"]})
+    assert leaked_secrets(run) == sorted(bearer)
+    assert len(bearer_tokens([event])) == 4  # the token and its three parts
 
 
 def test_nothing_secret_is_logged_at_debug(
@@ -176,3 +195,53 @@ def test_nothing_secret_is_logged_at_debug(
 ) -> None:
     """LogLevel=DEBUG is a template option: it must not turn the logs into a credential store."""
     assert leaked_secrets(run_everything(distinctive_stack, monkeypatch, "DEBUG")) == []
+
+
+PERSONAL = {"email": "jane.doe@example.com", "username": "jane.doe", "name": "Jane Doe"}
+
+
+@pytest.mark.parametrize("name", ["GetItemFunction/found", "ExportItemFunction/created"])
+def test_the_request_line_names_the_caller_and_nothing_else_of_the_token(
+    stack: Stack, context: LambdaContext, name: str
+) -> None:
+    """Subject, client id and scopes, as API Gateway verified them; no other claim (a user's
+    e-mail or name, the issuer, the token's id), and never the token."""
+    event = load_event(name)
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    claims.update(PERSONAL)
+    with lambda_output("INFO") as output:
+        response = call(name.split("/", maxsplit=1)[0], event, stack, context)
+    [line] = [line for line in output.records() if line.get("message") == "request answered"]
+    assert line["status"] == response["statusCode"] < 300
+    assert line["caller_verified"] is True
+    assert line["caller_subject"] == claims["sub"]
+    assert line["caller_client_id"] == claims["client_id"]
+    assert line["caller_scopes"] == claims["scope"].split()
+    for value in [*PERSONAL.values(), claims["jti"], claims["iss"]]:
+        assert not any(form in output.text for form in _forms(value)), value
+    run = Run(output, events=[event])
+    assert leaked_secrets(run) == []
+
+
+def test_a_request_without_claims_is_logged_as_unverified(
+    stack: Stack, context: LambdaContext
+) -> None:
+    with lambda_output("INFO") as output:
+        call("GetItemFunction", load_event("GetItemFunction/unverified"), stack, context)
+    [line] = [line for line in output.records() if line.get("message") == "request answered"]
+    assert line["caller_verified"] is False
+    assert line["caller_scopes"] == []
+    assert "caller_subject" not in line, "Powertools leaves out keys whose value is None"
+
+
+def test_a_huge_claim_is_logged_bounded(stack: Stack, context: LambdaContext) -> None:
+    event = load_event("GetItemFunction/found")
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    claims["sub"] = "s" * 1_000_000
+    claims["scope"] = " ".join(f"items/scope-{index}" for index in range(100_000))
+    with lambda_output("INFO") as output:
+        call("GetItemFunction", event, stack, context)
+    [line] = [line for line in output.records() if line.get("message") == "request answered"]
+    assert len(line["caller_subject"]) == 255
+    assert len(line["caller_scopes"]) == 20
+    assert len(output.text) < 10_000

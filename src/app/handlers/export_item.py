@@ -2,7 +2,8 @@
 
 201 with the new object's key; 200 with the same body when a request with the same
 ``Idempotency-Key`` header was already exported, so a client may always retry with its key; 409
-when that key was used for a different request (other ``fields``).
+when that key was used for a different request (other ``fields``, or another caller). The object's
+metadata records who asked (README "Authentication").
 """
 
 from functools import lru_cache
@@ -14,7 +15,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
-from app.handlers.http import new_resolver, resolve
+from app.handlers.http import caller_of, new_resolver, resolve
 from app.handlers.invocation import within_remaining_time
 from app.observability import logger, metrics
 from app.operations import export_id_for, export_item, export_request_from_api
@@ -34,7 +35,9 @@ def routes(items: ItemsTable, exports: ExportsBucket) -> APIGatewayHttpResolver:
         export_id = export_id_for(
             event.request_context.request_id, event.headers.get("Idempotency-Key")
         )
-        result = export_item(request, export_id, items=items, exports=exports)
+        result = export_item(
+            request, export_id, items=items, exports=exports, caller=caller_of(event.raw_event)
+        )
         metrics.add_metric(
             name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
         )

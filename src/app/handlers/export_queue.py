@@ -27,7 +27,7 @@ from app import runtime
 from app.handlers.invocation import within_remaining_time
 from app.handlers.sqs import check_records, reported_failures
 from app.observability import logger, metrics
-from app.operations import export_item, export_request_from_message
+from app.operations import UNVERIFIED, export_item, export_request_from_message
 from app.services import ExportsBucket, ItemsTable
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -38,7 +38,15 @@ async def _export_record(
 ) -> None:
     with reported_failures(record.message_id):
         request = export_request_from_message(record.body)
-        export = partial(export_item, request, record.message_id, items=items, exports=exports)
+        # A message carries no verified caller: whoever could send it, IAM allowed to.
+        export = partial(
+            export_item,
+            request,
+            record.message_id,
+            items=items,
+            exports=exports,
+            caller=UNVERIFIED,
+        )
         result = await asyncio.get_running_loop().run_in_executor(workers, export)
     metrics.add_metric(
         name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1

@@ -1,4 +1,5 @@
-"""What the two HTTP API functions share: one error shape, and failures mapped to status codes."""
+"""What the two HTTP API functions share: one error shape, failures mapped to status codes, and
+one log line per request naming its caller (``app.operations.callers``)."""
 
 import binascii
 import json
@@ -10,7 +11,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app.observability import logger, metrics
-from app.operations import InvalidRequestError, ItemNotFoundError
+from app.operations import (
+    Caller,
+    InvalidRequestError,
+    ItemNotFoundError,
+    UnidentifiedCallerError,
+    caller_from_api,
+)
 from app.services import DependencyError, IdempotencyConflictError
 from app.services.exact_json import dumps
 
@@ -49,7 +56,8 @@ def _key_reused(_error: IdempotencyConflictError) -> ErrorResponse:
     metrics.add_metric(name="IdempotencyConflicts", unit="Count", value=1)
     return error_response(
         HTTPStatus.CONFLICT,
-        "this Idempotency-Key was already used for a different request (other fields); "
+        "this Idempotency-Key was already used for a different request (other fields, or "
+        "another caller); "
         "send a new key for a new request",
     )
 
@@ -142,20 +150,49 @@ def _strings(values: Iterable[object]) -> bool:
     return all(isinstance(value, str) for value in values)
 
 
+def _refused(status: HTTPStatus, message: str) -> dict[str, Any]:
+    metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
+    return {
+        "statusCode": status.value,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"message": message}),
+        "isBase64Encoded": False,
+    }
+
+
+def caller_of(event: dict[str, Any]) -> Caller:
+    """The caller of an event :func:`resolve` admitted (its claims were checked there)."""
+    return caller_from_api(event["requestContext"])
+
+
+MAX_LOGGED_METHOD = 16
+
+
 def resolve(
     resolver: APIGatewayHttpResolver,
     event: dict[str, Any],
     context: LambdaContext,
 ) -> dict[str, Any]:
-    """Route ``event``; a malformed envelope is a 400 like any other."""
+    """Route ``event``; a malformed envelope is a 400 like any other.
+
+    Every line logged while it runs, and the one line that says how it ended, carry the caller:
+    subject, client id and scopes, nothing else of the token.
+    """
     problem = _envelope_problem(event)
     if problem is not None:
-        metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
-        return {
-            "statusCode": HTTPStatus.BAD_REQUEST.value,
-            "headers": {"Content-Type": content_types.APPLICATION_JSON},
-            "body": json.dumps({"message": problem}),
-            "isBase64Encoded": False,
-        }
-    response: dict[str, Any] = resolver.resolve(event, context)
+        return _refused(HTTPStatus.BAD_REQUEST, problem)
+    try:
+        caller = caller_of(event)
+    except InvalidRequestError as error:
+        return _refused(HTTPStatus.BAD_REQUEST, str(error))
+    except UnidentifiedCallerError as error:
+        return _refused(HTTPStatus.FORBIDDEN, str(error))
+    fields = caller.log_fields()
+    logger.append_keys(**fields)
+    try:
+        response: dict[str, Any] = resolver.resolve(event, context)
+        method = event["requestContext"]["http"]["method"][:MAX_LOGGED_METHOD]
+        logger.info("request answered", extra={"method": method, "status": response["statusCode"]})
+    finally:
+        logger.remove_keys(list(fields))
     return response

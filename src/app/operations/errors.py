@@ -16,3 +16,10 @@ class ItemNotFoundError(Exception):
     def __init__(self, item_id: str) -> None:
         super().__init__(f"item {item_id!r} not found")
         self.item_id = item_id
+
+
+class UnidentifiedCallerError(PermissionError):
+    """A verified token that names neither a subject nor a client: no one to answer for."""
+
+    def __init__(self) -> None:
+        super().__init__("the token names neither a subject (sub) nor a client (client_id, azp)")

@@ -2,19 +2,26 @@
 
 from datetime import UTC, datetime
 
+from app.operations.callers import UNVERIFIED, Caller
 from app.operations.errors import ItemNotFoundError
 from app.operations.requests import ExportRequest
 from app.services import ExportResult, ExportsBucket, ItemsTable
 
 
 def export_item(
-    request: ExportRequest, export_id: str, *, items: ItemsTable, exports: ExportsBucket
+    request: ExportRequest,
+    export_id: str,
+    *,
+    items: ItemsTable,
+    exports: ExportsBucket,
+    caller: Caller = UNVERIFIED,
 ) -> ExportResult:
     """Read the item with the base session and write it with the writer session.
 
     ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier
-    object instead of writing a second one; reused for a different request, it is refused
-    (:class:`~app.services.exports.IdempotencyConflictError`).
+    object instead of writing a second one; reused for a different request, or by another
+    ``caller``, it is refused (:class:`~app.services.exports.IdempotencyConflictError`). The
+    object's metadata records who asked (``Caller.recorded``).
     """
     item = items.get(request.item_id, request.fields)
     if item is None:
@@ -25,4 +32,7 @@ def export_item(
         "item": item,
         "item_id": request.item_id,
     }
-    return exports.write(request.item_id, export_id, document, request.fingerprint)
+    fingerprint = request.fingerprint(caller.identity())
+    return exports.write(
+        request.item_id, export_id, document, fingerprint, recorded=caller.recorded()
+    )

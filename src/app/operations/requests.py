@@ -59,15 +59,21 @@ class ExportRequest:
     item_id: str
     fields: tuple[str, ...] | None = None
 
-    @property
-    def fingerprint(self) -> str:
+    def fingerprint(self, caller: Mapping[str, str | None] | None = None) -> str:
         """A SHA-256 of the request's canonical form, stored with its export, so a retry that
         reuses the export's id for another request is told so instead of answered with the first
-        export. The fields are sorted: their order does not change the export."""
-        canonical = {
+        export. The fields are sorted: their order does not change the export.
+
+        ``caller`` is a verified caller's whole identity (``Caller.identity()``): the same key
+        from another caller is another request. An unverified request (a queue message, a direct
+        Invoke) has none, and its fingerprint is the request's alone, as it always was.
+        """
+        canonical: dict[str, Any] = {
             "item_id": self.item_id,
             "fields": None if self.fields is None else sorted(self.fields),
         }
+        if caller is not None:
+            canonical["caller"] = dict(caller)
         text = json.dumps(canonical, separators=(",", ":"), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()
 

@@ -55,19 +55,24 @@ class ExportsBucket:
         return f"{self.prefix}{item_id}/{export_id}.json"
 
     def write(
-        self, item_id: str, export_id: str, document: dict[str, Any], fingerprint: str
+        self,
+        item_id: str,
+        export_id: str,
+        document: dict[str, Any],
+        fingerprint: str,
+        recorded: Mapping[str, str] | None = None,
     ) -> ExportResult:
         """Store ``document`` under a key of its own, never replacing an existing object.
 
         When the key exists, the object there answers the retry only if the same request (by
         ``fingerprint``) made it; an object written before fingerprints were stored has none, and
-        is taken as the same request's.
+        is taken as the same request's. ``recorded`` is more user metadata stored with it (who
+        asked), never compared.
         """
         key = self.key_for(item_id, export_id)
         body = dumps(document).encode()  # numbers as exact as DynamoDB holds them
-        created = self.put_new(
-            key, body, "application/json", metadata={REQUEST_METADATA: fingerprint}
-        )
+        metadata = {**(recorded or {}), REQUEST_METADATA: fingerprint}
+        created = self.put_new(key, body, "application/json", metadata=metadata)
         if not created and self._fingerprint_of(key) not in {None, fingerprint}:
             raise IdempotencyConflictError(export_id)
         return ExportResult(key=key, created=created)

@@ -1,0 +1,148 @@
+"""The caller, read from the claims API Gateway verified: typed, bounded, never raising on junk."""
+
+import json
+import urllib.parse
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.operations import (
+    UNVERIFIED,
+    InvalidRequestError,
+    UnidentifiedCallerError,
+    caller_from_api,
+)
+from app.operations.callers import MAX_CLAIM_CHARS, MAX_SCOPES_LOGGED
+from app.operations.requests import ExportRequest
+
+CLIENT = "4f2k8s1v6q0n3m7h9c5b2d1e0a"
+
+
+def _context(claims: object) -> dict[str, Any]:
+    return {"requestId": "r", "authorizer": {"jwt": {"claims": claims, "scopes": None}}}
+
+
+def test_a_cognito_machine_token_names_its_client() -> None:
+    claims = {"sub": CLIENT, "client_id": CLIENT, "scope": "items/read items/export"}
+    caller = caller_from_api(_context(claims))
+    assert (caller.verified, caller.subject, caller.client_id) == (True, CLIENT, CLIENT)
+    assert caller.scopes == ("items/read", "items/export")
+    assert caller.recorded() == {"requested-by": CLIENT, "requested-client": CLIENT}
+
+
+@pytest.mark.parametrize(
+    ("claims", "client", "scopes"),
+    [
+        ({"sub": "app@clients", "azp": "abc", "scope": "items/read"}, "abc", ("items/read",)),
+        ({"sub": "u-1", "azp": "guid", "scp": "items/export"}, "guid", ("items/export",)),
+        ({"sub": "u-1"}, None, ()),
+    ],
+    ids=["auth0-or-okta", "entra-id", "subject-only"],
+)
+def test_other_issuers_name_the_client_and_scopes_their_way(
+    claims: dict[str, str], client: str | None, scopes: tuple[str, ...]
+) -> None:
+    caller = caller_from_api(_context(claims))
+    assert (caller.client_id, caller.scopes) == (client, scopes)
+    assert caller.recorded()["requested-client"] == (client or "-")
+
+
+@pytest.mark.parametrize(
+    "request_context",
+    [{"requestId": "r"}, {"authorizer": None}, {"authorizer": {}}, {"authorizer": {"jwt": None}}],
+)
+def test_no_authorizer_claims_is_the_unverified_caller(request_context: dict[str, Any]) -> None:
+    caller = caller_from_api(request_context)
+    assert caller is UNVERIFIED
+    assert caller.identity() is None
+    assert caller.recorded() == {"requested-by": "-", "requested-client": "-"}
+
+
+@pytest.mark.parametrize("claims", [{}, {"scope": "items/read"}, {"sub": "", "client_id": ""}])
+def test_a_token_that_names_no_one_is_refused(claims: dict[str, str]) -> None:
+    with pytest.raises(UnidentifiedCallerError):
+        caller_from_api(_context(claims))
+
+
+@pytest.mark.parametrize(
+    "request_context",
+    [
+        {"authorizer": []},
+        {"authorizer": {"jwt": "x"}},
+        _context(["sub"]),
+        _context({"sub": 7}),
+        _context({"sub": "s", "client_id": {"nested": "x"}}),
+        _context({"sub": "s", "scope": ["items/read"]}),
+    ],
+)
+def test_claims_api_gateway_would_never_send_are_a_bad_request(
+    request_context: dict[str, Any],
+) -> None:
+    with pytest.raises(InvalidRequestError):
+        caller_from_api(request_context)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+claim_names = st.sampled_from(["sub", "client_id", "azp", "scope", "scp", "email", "iss"])
+
+
+@given(
+    st.dictionaries(claim_names, st.text() | json_values, max_size=6)
+    | json_values
+    | st.builds(lambda value: {"authorizer": value}, json_values)
+)
+def test_any_json_is_a_caller_or_a_refusal(value: Any) -> None:
+    """A direct Invoke may put anything there: a caller, or one of the two refusals."""
+    context = _context(value) if isinstance(value, dict) and "authorizer" not in value else value
+    if not isinstance(context, dict):
+        return
+    try:
+        caller = caller_from_api(context)
+    except (InvalidRequestError, UnidentifiedCallerError):
+        return
+    json.dumps(caller.log_fields())
+    recorded = caller.recorded()
+    assert all(v.isascii() and v.isprintable() for v in recorded.values())
+
+
+def test_a_deep_value_is_refused_without_recursion() -> None:
+    deep: Any = "x"
+    for _ in range(16_000):
+        deep = [deep]
+    with pytest.raises(InvalidRequestError):
+        caller_from_api(_context({"sub": deep}))
+    with pytest.raises(InvalidRequestError):
+        caller_from_api({"authorizer": deep})
+
+
+@given(st.text(min_size=1), st.text(min_size=1))
+def test_what_s3_records_is_ascii_bounded_and_decodes_to_the_claim(sub: str, client: str) -> None:
+    caller = caller_from_api(_context({"sub": sub, "client_id": client}))
+    recorded = caller.recorded()
+    # S3 caps all user metadata at 2 KB, keys and values, with the fingerprint's 64 characters.
+    assert sum(len(k) + len(v) for k, v in recorded.items()) + 80 <= 2048
+    assert all(v.isascii() and v.isprintable() for v in recorded.values())
+    assert urllib.parse.unquote(recorded["requested-by"]) == sub[:MAX_CLAIM_CHARS]
+
+
+def test_huge_claims_are_logged_bounded() -> None:
+    claims = {"sub": "s" * 100_000, "scope": "x " * 100_000}
+    fields = caller_from_api(_context(claims)).log_fields()
+    assert len(fields["caller_subject"]) == MAX_CLAIM_CHARS
+    assert len(fields["caller_scopes"]) == MAX_SCOPES_LOGGED
+
+
+def test_callers_are_compared_whole_not_as_logged() -> None:
+    """Two subjects alike in what is logged or recorded are still two callers."""
+    request = ExportRequest("42")
+    first = caller_from_api(_context({"sub": "s" * 300 + "1"}))
+    second = caller_from_api(_context({"sub": "s" * 300 + "2"}))
+    assert first.recorded() == second.recorded()
+    assert request.fingerprint(first.identity()) != request.fingerprint(second.identity())
+    assert request.fingerprint(UNVERIFIED.identity()) == request.fingerprint()
