@@ -133,6 +133,17 @@ invoke: $(BIN)/.installed ## Invoke FN (default GetItemFunction) with EVENT (def
 aws: $(BIN)/.installed ## Run the embedded AWS (template provisioned, seeded) until Ctrl-C; writes .aws-local/env.json
 	$(BIN)/python -m tools.emulator.serve_aws $(ARGS)
 
+# The template's HTTP API without Docker: routes, JWT authorizer and payload 2.0 as API Gateway has
+# them, warm environments per function, against an embedded AWS. See tools/emulator/local_api.py.
+.PHONY: api
+api: $(BIN)/.installed ## Serve the template's HTTP API on 127.0.0.1 (JWT enforced, warm functions) until Ctrl-C
+	$(BIN)/python -m tools.emulator.local_api $(ARGS)
+
+SCOPES ?= items/read
+.PHONY: token
+token: $(BIN)/.installed ## Print a token of the local issuer that make api trusts (SCOPES="items/read items/export")
+	@$(BIN)/python -m tools.emulator.local_issuer --scopes "$(SCOPES)" $(ARGS)
+
 # The real `sam local` needs a container engine. `make engine` is the only target that installs
 # system packages (Debian's docker.io) or starts a daemon, and only when asked: see tools/emulator/engine.sh.
 .PHONY: engine

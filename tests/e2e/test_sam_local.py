@@ -386,6 +386,8 @@ def test_api_exports_through_sam_are_in_the_bucket(
 class Api:
     url: str
     stack: Stack
+    output: list[str]
+    """What SAM wrote to stderr, so far."""
 
 
 def _free_port() -> int:
@@ -426,7 +428,7 @@ def api(
     try:
         assert ready.wait(SAM_TIMEOUT), "sam local start-api did not start"
         assert server.poll() is None, "".join(output)[-3000:]
-        yield Api(f"http://127.0.0.1:{port}", stack)
+        yield Api(f"http://127.0.0.1:{port}", stack, output)
     finally:
         server.send_signal(signal.SIGINT)
         try:
@@ -477,3 +479,32 @@ def test_start_api_rejects_a_bad_export_request(api: Api, body: bytes) -> None:
     assert status == 400
     assert answer["message"]
     assert api.stack.objects() == before
+
+
+# What SAM does with the template's JWT authorizer (measured with SAM CLI 1.170.0; README, "The
+# local API"): it logs that it skips it and serves every route to anyone. make api enforces it.
+
+
+def _jwt_authorizers() -> dict[str, Any]:
+    from tools.emulator import http_api
+
+    return http_api.the_api(sam_template.load()).authorizers
+
+
+def test_start_api_skips_the_jwt_authorizer_and_serves_without_a_token(api: Api) -> None:
+    authorizers = _jwt_authorizers()
+    if not authorizers:
+        pytest.skip("template.yaml declares no JWT authorizer yet")
+    status, body = _request(f"{api.url}/items/42")
+    assert status == 200, body  # API Gateway (and make api) would answer 401
+    said = "".join(api.output)
+    for name in authorizers:
+        assert f"Authorizer '{name}' for route" in said
+        assert "was not found, skipping" in said
+
+
+def test_start_api_answers_an_unknown_route_as_a_rest_api_would(api: Api) -> None:
+    """HTTP API answers 404 {"message":"Not Found"}; SAM answers as a REST API does."""
+    status, body = _request(f"{api.url}/no-such-route")
+    assert status == 403
+    assert body == {"message": "Missing Authentication Token"}

@@ -316,3 +316,126 @@ def _converse(
         if on_invocation:
             on_invocation(invocation)
         deadline = time.monotonic() + INIT_TIMEOUT_SECONDS  # until the next start, if any
+
+
+class EnvironmentEndedError(Exception):
+    """The environment's process ended before it took the event (a failed init ends it): the
+    event was not run, and a new environment may take it."""
+
+
+class WarmEnvironment:
+    """One execution environment kept between invocations, as Lambda keeps one between requests.
+
+    The worker starts (and inits the function) at once, then takes one event at a time, for as
+    long as it lives: one init, then warm invocations. Lambda runs one invocation at a time in an
+    environment; so does this (callers hold it while they invoke). A timeout ends it, as it ends
+    Lambda's sandbox: the next event needs a new environment.
+    """
+
+    def __init__(
+        self,
+        function: Function,
+        aws: EmbeddedAws,
+        *,
+        code: Code,
+        variables: dict[str, str],
+        stderr: IO[str] | int | None = None,
+    ) -> None:
+        self.function = function
+        self.invocations = 0
+        self._closed = False
+        environment = lambda_environment(
+            function, aws, code, variables, role_credentials(aws, function)
+        )
+        self._runtime = _runtime_packages()
+        runtime_dir = self._runtime.__enter__()
+        sys_path = (
+            [str(code.directory), str(runtime_dir)]
+            if code.from_build
+            else [str(code.directory), *_site_packages()]
+        )
+        job = {
+            "handler": function.handler,
+            "sys_path": sys_path,
+            "events": None,
+            "function_name": function.name,
+            "memory_mb": function.memory_mb,
+            "timeout_seconds": function.timeout_seconds,
+            "region": aws.region,
+            "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
+        }
+        self._worker = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=environment,
+            cwd=code.directory,
+            text=True,
+        )
+        assert self._worker.stdin is not None  # noqa: S101 - Popen was asked for pipes
+        assert self._worker.stdout is not None  # noqa: S101
+        self._stdin = self._worker.stdin
+        self._stdin.write(json.dumps(job) + "\n")
+        self._stdin.flush()
+        self._messages = _Messages(self._worker.stdout)
+
+    @property
+    def alive(self) -> bool:
+        return self._worker.poll() is None
+
+    def invoke(self, event: Any) -> Invocation:  # noqa: ANN401 - any JSON event
+        """Run ``event``; its outcome (a timeout included). Raises
+        :class:`EnvironmentEndedError` when the environment ended before taking it."""
+        try:
+            self._stdin.write(json.dumps(event) + "\n")
+            self._stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
+            raise EnvironmentEndedError(str(error)) from None
+        # The first event waits for the init too; Lambda bounds that by its own limit.
+        waited = INIT_TIMEOUT_SECONDS if self.invocations == 0 else 0.0
+        started: dict[str, Any] | None = None
+        try:
+            started = self._messages.next(timeout=waited + self.function.timeout_seconds)
+            if started is None:
+                raise EnvironmentEndedError("the environment ended")
+            result = self._messages.next(timeout=self.function.timeout_seconds)
+        except queue.Empty:
+            self.invocations += 1
+            self.close()
+            request_id = started["request_id"] if started else str(uuid.uuid4())
+            return _timed_out(request_id, self.function)
+        self.invocations += 1
+        if result is None:  # the function ended its process (os._exit, a crash)
+            response = {
+                "errorType": "Runtime.ExitError",
+                "errorMessage": "RequestId: "
+                f"{started['request_id']} Error: Runtime exited without providing a reason",
+            }
+            return Invocation(started["request_id"], response, True, 0.0, None, 0, payload="")
+        return Invocation(
+            request_id=result["request_id"],
+            response=json.loads(result["payload"], parse_float=Decimal),
+            error=result["error"],
+            duration_ms=result["duration_ms"],
+            init_duration_ms=result["init_duration_ms"],
+            max_memory_mb=result["max_memory_mb"],
+            api_calls=result["api_calls"],
+            init_api_calls=result["init_api_calls"],
+            resources=result.get("resources", {}),
+            payload=result["payload"],
+        )
+
+    def close(self) -> None:
+        """End the environment (its process) and remove what it ran from."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.alive:
+            try:
+                self._stdin.close()  # the worker's loop ends with its stdin
+                self._worker.wait(timeout=2)
+            except (OSError, ValueError, subprocess.TimeoutExpired):
+                self._worker.kill()
+        self._worker.wait()
+        self._runtime.__exit__(None, None, None)

@@ -6,7 +6,9 @@ the job's ``sys_path`` then decides what the function can import, as ``/var/task
 own packages do in Lambda. So this file imports nothing outside the standard library at the top, and
 writes no bytecode (``/var/task`` is read-only: every cold start compiles from source).
 
-Protocol: one JSON object per line on the original stdout (``start``, then ``result`` per
+Protocol: the job is the first line of stdin; its ``events``, or, when it has none (null), one
+event per further line of stdin until it closes (a warm environment serving requests as they
+come). One JSON object per line on the original stdout (``start``, then ``result`` per
 invocation); the function's own stdout goes to stderr with its logs, as both go to the log stream
 in Lambda. ``START``/``END``/``REPORT`` lines are written to stderr the way Lambda writes them.
 """
@@ -27,7 +29,7 @@ import time
 import traceback
 import uuid
 from _json import encode_basestring_ascii, make_encoder
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
@@ -276,12 +278,19 @@ def _report(result: dict[str, Any], memory_size_mb: int) -> None:
     sys.stderr.flush()
 
 
+def _streamed(stream: IO[str]) -> Iterator[object]:
+    """Events one JSON line at a time, until stdin closes: a warm environment that waits for its
+    next request, as Lambda's does between invocations."""
+    while line := stream.readline():
+        yield json.loads(line)
+
+
 def main() -> int:
     started = time.monotonic()
     channel = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # print() and loggers writing to stdout land in the log stream (stderr)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    job = json.load(sys.stdin)
+    job = json.loads(sys.stdin.readline())
     sys.dont_write_bytecode = True
     lambda_context = _load_lambda_context()
     sys.path[:0] = job["sys_path"]
@@ -292,7 +301,7 @@ def main() -> int:
         "init_duration_ms": (time.monotonic() - started) * 1000,
         "init_api_calls": dict(API_CALLS),
     }
-    for event in job["events"]:
+    for event in job["events"] if job["events"] is not None else _streamed(sys.stdin):
         request_id = str(uuid.uuid4())
         _send(channel, {"type": "start", "request_id": request_id})
         result = {

@@ -1,0 +1,410 @@
+"""``make api``: the template's HTTP API on 127.0.0.1, without Docker, as API Gateway serves it.
+
+Starts an embedded AWS (provisioned from template.yaml and seeded, as ``make aws`` does) and an
+HTTP server on a free port (printed) that does what API Gateway does for each request:
+
+- finds the route the template declares for it (:mod:`tools.emulator.http_api`), else 404
+  ``{"message":"Not Found"}``;
+- runs the route's JWT authorizer (:mod:`tools.emulator.jwt_authorizer`): 401 / 403 before any
+  function runs. The authorizer trusts the local issuer (``make token``) in place of the issuer and
+  audience the template names; which routes need a token, from which header, with which scopes,
+  is the template's;
+- builds the payload-2.0 event (:mod:`tools.emulator.http_payload`) and invokes the route's function
+  in a warm execution environment of its own (:mod:`tools.emulator.environment_pool`): its own
+  role's credentials, its timeout, one init per environment;
+- maps the function's response back by payload 2.0's rules; a function error, a timeout or a
+  response that cannot be mapped is 500 ``{"message":"Internal Server Error"}``.
+
+It also serves the local issuer's keys at ``/.well-known/jwks.json`` (the authorizer fetches them
+there, as API Gateway fetches an issuer's). One access-log line per request goes to stderr, with
+the fields the template's access log has. Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+from tools.emulator import (
+    command_line,
+    execution_environment,
+    http_api,
+    invoke_inputs,
+    local_lambda,
+    sam_template,
+)
+from tools.emulator.environment_pool import EnvironmentPool
+from tools.emulator.execution_environment import EnvironmentEndedError, WarmEnvironment
+from tools.emulator.http_api import HttpApi, Route
+from tools.emulator.http_payload import (
+    EventContext,
+    Request,
+    Response,
+    UnmappableResponseError,
+    map_response,
+    message,
+    request_event,
+    request_id,
+)
+from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
+from tools.emulator.local_issuer import LocalIssuer
+from tools.emulator.local_lambda import LocalAws
+
+PROGRAM = "api"
+JWKS_PATH = "/.well-known/jwks.json"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+"""HTTP API's payload quota: a larger request is 413 before any route runs."""
+API_ID = "localapi"
+INFO_FILE = sam_template.ROOT / ".aws-local" / "api.json"
+
+
+class LocalApi:
+    """The API's behaviour, one request at a time (the server calls it from many threads)."""
+
+    def __init__(
+        self,
+        local: LocalAws,
+        api: HttpApi,
+        issuer: LocalIssuer,
+        *,
+        port: int,
+        use_build: bool = True,
+        stderr: IO[str] | int | None = None,
+        access_log: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.local = local
+        self.api = api
+        self.issuer = issuer
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._clock = clock
+        self._access_log = access_log
+        self.warnings: list[str] = list(local.deployment.warnings)
+        keys = jwks_keys(self.url + JWKS_PATH)
+        self.verifiers = {
+            name: JwtVerifier(authorizer.header, issuer.issuer, (issuer.audience,), keys)
+            for name, authorizer in api.authorizers.items()
+        }
+        self.pools: dict[str, EnvironmentPool] = {}
+        for function_id in sorted({route.function_id for route in api.routes}):
+            function = local.function(function_id)
+            code = execution_environment.code_for(
+                function, local.deployment.template_path, use_build
+            )
+            self.warnings += code.warnings
+            variables, _ = local_lambda.function_variables(function, None)
+            start = functools.partial(
+                WarmEnvironment, function, local.aws, code=code, variables=variables, stderr=stderr
+            )
+            self.pools[function_id] = EnvironmentPool(start)
+
+    def handle(self, request: Request) -> Response:
+        started = self._clock()
+        context_id, route, response, problem = "", None, None, ""
+        try:
+            event_context, route, response = self._authorized(request, started)
+            if response is None and route is not None and event_context is not None:
+                context_id = event_context.request_id
+                response, problem = self._integrate(route, request, event_context)
+        except DeniedError as denied:
+            response = message(
+                denied.status, denied.message, [("www-authenticate", denied.www_authenticate)]
+            )
+        assert response is not None  # noqa: S101 - every branch above answers
+        context_id = context_id or request_id()
+        response = Response(
+            response.status, [*response.headers, ("apigw-requestid", context_id)], response.body
+        )
+        if self._access_log:
+            self._access_log(
+                json.dumps(
+                    {
+                        "requestId": context_id,
+                        "ip": request.source_ip,
+                        "routeKey": route.key if route else "-",
+                        "status": str(response.status),
+                        "latencyMs": str(int((self._clock() - started) * 1000)),
+                        "integrationError": problem or "-",
+                    }
+                )
+            )
+        return response
+
+    def _authorized(
+        self, request: Request, now: float
+    ) -> tuple[EventContext | None, Route | None, Response | None]:
+        if request.method == "GET" and request.raw_path == JWKS_PATH:
+            body = json.dumps(self.issuer.jwks).encode()
+            return None, None, Response(200, [("Content-Type", "application/json")], body)
+        if len(request.body) > MAX_BODY_BYTES:
+            return None, None, message(413, "Request Entity Too Large")
+        matched = self.api.match(request.method, request.raw_path)
+        if matched is None:
+            return None, None, message(404, "Not Found")
+        route, parameters = matched
+        authorizer = None
+        if route.authorizer is not None:
+            headers = request.combined_headers()
+            verifier = self.verifiers[route.authorizer.name]
+            authorizer = verifier.authorize(headers, route.scopes, now)
+        host = request.combined_headers().get("host", "127.0.0.1").rsplit(":", 1)[0]
+        context = EventContext(
+            route_key=route.key,
+            path_parameters=parameters,
+            authorizer=authorizer,
+            api_id=API_ID,
+            domain_name=host,
+            port=self.port,
+            now=now,
+        )
+        return context, route, None
+
+    def _integrate(
+        self, route: Route, request: Request, context: EventContext
+    ) -> tuple[Response, str]:
+        """The function's answer, or API Gateway's 500 and why (for the access log)."""
+        event = request_event(request, context)
+        try:
+            invocation = self.pools[route.function_id].invoke(event)
+        except EnvironmentEndedError as error:
+            return message(500, "Internal Server Error"), f"environment ended: {error}"
+        if invocation.error:
+            error_type = invocation.response.get("errorType", "error")
+            return message(500, "Internal Server Error"), f"function error: {error_type}"
+        try:
+            return map_response(invocation.response), ""
+        except UnmappableResponseError as error:
+            return message(500, "Internal Server Error"), f"malformed response: {error}"
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        chunks = []
+        while True:
+            size = int(handler.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                handler.rfile.readline()
+                return b"".join(chunks)
+            chunks.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length > 0 else b""
+
+
+def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as API Gateway's clients expect
+        server_version = "local-api"
+
+        def _serve(self) -> None:
+            try:
+                body = _read_body(self)
+            except ValueError:
+                self.send_error(400, "bad request body")
+                return
+            request = Request(
+                method=self.command,
+                target=self.path,
+                headers=list(self.headers.items()),
+                body=body,
+                source_ip=self.client_address[0],
+                protocol=self.request_version,
+            )
+            response = api.handle(request)
+            self.send_response(response.status)
+            for name, value in response.headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(response.body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(response.body)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
+            """Silent: :class:`LocalApi` writes the access log."""
+
+    return Handler
+
+
+@dataclass
+class RunningApi:
+    """A served API: its URL, its behaviour (the pools' stats) and the local issuer."""
+
+    url: str
+    api: LocalApi
+    issuer: LocalIssuer
+
+
+@contextmanager
+def serve(
+    local: LocalAws,
+    *,
+    issuer: LocalIssuer,
+    api_id: str | None = None,
+    port: int = 0,
+    use_build: bool = True,
+    stderr: IO[str] | int | None = None,
+    access_log: Callable[[str], None] | None = None,
+) -> Iterator[RunningApi]:
+    """The template's HTTP API over ``local`` (an embedded AWS with the template provisioned),
+    on 127.0.0.1 (a free port unless ``port``), until exit."""
+    template = sam_template.load(local.deployment.template_path)
+    api_spec = http_api.the_api(template, api_id)
+    holder: dict[str, LocalApi] = {}
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+    def handler(*args: Any) -> BaseHTTPRequestHandler:  # noqa: ANN401
+        return _handler_class(holder["api"])(*args)
+
+    server = Server(("127.0.0.1", port), handler)
+    bound = int(server.server_address[1])
+    api = LocalApi(
+        local,
+        api_spec,
+        issuer,
+        port=bound,
+        use_build=use_build,
+        stderr=stderr,
+        access_log=access_log,
+    )
+    holder["api"] = api
+    thread = threading.Thread(target=server.serve_forever, name="local-api", daemon=True)
+    thread.start()
+    try:
+        yield RunningApi(api.url, api, issuer)
+    finally:
+        server.shutdown()
+        server.server_close()
+        api.close()
+
+
+@contextmanager
+def running(
+    template_path: Path = sam_template.TEMPLATE,
+    *,
+    issuer: LocalIssuer,
+    parameters: dict[str, str] | None = None,
+    stack_name: str = invoke_inputs.DEFAULT_STACK_NAME,
+    seed_file: Path | None = None,
+    region: str = sam_template.DEFAULT_REGION,
+    port: int = 0,
+    use_build: bool = True,
+    stderr: IO[str] | int | None = None,
+    access_log: Callable[[str], None] | None = None,
+) -> Iterator[RunningApi]:
+    """All of ``make api``: an embedded AWS, the template provisioned and seeded, the API."""
+    with ExitStack() as stack:
+        local = stack.enter_context(
+            local_lambda.embedded(
+                template_path,
+                parameters=parameters,
+                stack_name=stack_name,
+                seed_file=seed_file,
+                region=region,
+            )
+        )
+        yield stack.enter_context(
+            serve(
+                local,
+                issuer=issuer,
+                port=port,
+                use_build=use_build,
+                stderr=stderr,
+                access_log=access_log,
+            )
+        )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROGRAM, description=__doc__.split("\n\n")[0])
+    parser.add_argument("-t", "--template", type=Path, default=sam_template.TEMPLATE)
+    parser.add_argument("--parameter-overrides", metavar="'K=V K2=V2'")
+    parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: free)")
+    parser.add_argument("--seed", type=Path, help="seed file (default: events/seed.json)")
+    parser.add_argument(
+        "--no-build", action="store_true", help="run src/, not the sam build artifact"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    return parser
+
+
+def _say(text: str) -> None:
+    command_line.say(PROGRAM, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    invoke_inputs.forget_developer_aws_config()
+    stopped = threading.Event()
+
+    def stop(_signal: int, _frame: FrameType | None) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, stop)
+
+    def run() -> int:
+        import logging
+
+        logging.getLogger("samtranslator").setLevel(logging.ERROR)
+        template = arguments.template.resolve()
+        seed_file = arguments.seed or invoke_inputs.events_dir(template) / "seed.json"
+        issuer = LocalIssuer.load()
+        with running(
+            template,
+            issuer=issuer,
+            parameters=invoke_inputs.parse_parameter_overrides(arguments.parameter_overrides),
+            seed_file=seed_file if seed_file.exists() or arguments.seed else None,
+            region=os.environ.get("AWS_REGION") or sam_template.DEFAULT_REGION,
+            port=arguments.port,
+            use_build=not arguments.no_build,
+            access_log=lambda line: print(line, file=sys.stderr, flush=True),
+        ) as served:
+            INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
+            INFO_FILE.write_text(
+                json.dumps({"url": served.url, "issuer": issuer.issuer}, indent=2) + "\n"
+            )
+            print(served.url, flush=True)
+            for warning in served.api.warnings:
+                _say(f"warning: {warning}")
+            for route in served.api.api.routes:
+                needs = (
+                    f"token, scopes {list(route.scopes) or 'any'}"
+                    if route.authorizer
+                    else "no token"
+                )
+                _say(f"  {route.key} -> {route.function_id} ({needs})")
+            _say(f"JWT authorizer trusts the local issuer {issuer.issuer}: `make token`")
+            _say(
+                f'  curl -H "Authorization: Bearer $(make -s token SCOPES=items/read)" '
+                f"{served.url}/items/42"
+            )
+            _say("Ctrl-C stops it")
+            stopped.wait()
+        return 0
+
+    return command_line.run_command(PROGRAM, run, debug=arguments.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
