@@ -85,16 +85,12 @@ def test_a_route_the_api_lacks_is_a_404(target: Target) -> None:
 
 @pytest.mark.smoke
 def test_a_request_without_a_token_is_unauthorized(target: Target) -> None:
-    if not target.enforces_authorizer:
-        pytest.skip(f"no authorizer stands in front of {target.name}'s functions")
     response = target.request("GET", "items/42")
     assert (response.status, response.json()) == (401, {"message": "Unauthorized"})
 
 
 @pytest.mark.smoke
 def test_a_token_without_the_routes_scope_is_forbidden(target: Target) -> None:
-    if not target.enforces_authorizer:
-        pytest.skip(f"no authorizer stands in front of {target.name}'s functions")
     response = target.request("GET", "items/42", token=target.token([EXPORT]))
     assert (response.status, response.json()) == (403, {"message": "Forbidden"})
     response = target.request("POST", "items/42/exports", token=target.token([READ]), body=b"{}")
@@ -136,6 +132,8 @@ def test_an_api_export_lands_in_the_bucket_once(target: Target, item: dict[str, 
     assert _same(document["item"], {key: item[key] for key in ("item_id", "name", "price")})
     assert stored.content_type == "application/json"
     assert len(stored.metadata["request-sha256"]) == 64
+    assert stored.metadata["requested-by"] == target.client_id, "who asked: the token's subject"
+    assert stored.metadata["requested-client"] == target.client_id
 
     repeated = post()
     assert (repeated.status, repeated.json()) == (200, created.json())
@@ -151,6 +149,9 @@ def test_a_queued_export_request_lands_in_the_bucket(target: Target, item: dict[
     document = stored.json()
     assert document["export_id"] == message_id
     assert _same(document["item"], {key: item[key] for key in ("item_id", "stock", "tags")})
+    assert stored.metadata["requested-by"] == stored.metadata["requested-client"] == "-", (
+        "a message carries no verified caller"
+    )
 
 
 def test_an_on_demand_table_export_holds_the_item(target: Target, item: dict[str, Any]) -> None:

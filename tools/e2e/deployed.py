@@ -88,8 +88,6 @@ def _checked_url(url: str, what: str) -> str:
 class DeployedTarget:
     """A deployed stack. Build it with :meth:`from_stack`."""
 
-    enforces_authorizer = True
-
     def __init__(
         self,
         session: boto3.Session,
@@ -113,6 +111,7 @@ class DeployedTarget:
         self._outputs = {name: outputs.get(key, "") for name, key in OUTPUTS.items()}
         self.api_url = _checked_url(self._outputs["api_url"].rstrip("/") + "/", "ApiUrl")
         self._token_endpoint = _checked_url(self._outputs["token_endpoint"], "TokenEndpoint")
+        self.client_id = self._outputs["client_id"]
         self._session = session
         self._clients: dict[str, Any] = {}
         self._http = http or requests.Session()
@@ -147,7 +146,7 @@ class DeployedTarget:
             response = self._http.post(
                 self._token_endpoint,
                 data={"grant_type": "client_credentials", "scope": " ".join(wanted)},
-                auth=(self._outputs["client_id"], self._secret()),
+                auth=(self.client_id, self._secret()),
                 headers={"Accept": "application/json"},
                 timeout=HTTP_TIMEOUT,
             )
@@ -162,7 +161,7 @@ class DeployedTarget:
         if self._client_secret is None:
             pool_id = self._outputs["token_issuer"].rstrip("/").rpartition("/")[2]
             described = self._client("cognito-idp").describe_user_pool_client(
-                UserPoolId=pool_id, ClientId=self._outputs["client_id"]
+                UserPoolId=pool_id, ClientId=self.client_id
             )
             self._client_secret = str(described["UserPoolClient"]["ClientSecret"])
         return self._client_secret

@@ -1,44 +1,41 @@
-"""The end-to-end target offline: the template provisioned in the embedded AWS.
+"""The end-to-end target offline: the template in the embedded AWS, behind the local HTTP API.
 
-Requests become the payload-2.0 events API Gateway would send and run through the template's
-functions in fresh execution environments (:mod:`tools.emulator.local_lambda`). Nothing runs in
-the background: :meth:`LocalTarget.eventually` is what delivers queued messages, one batch per
-queue and round, to the function the template maps the queue to, exactly as Lambda's event source
-mapping would (records reported in ``batchItemFailures`` stay on the queue and come back), so a
-scenario's wait is a deterministic sequence of deliveries, never a sleep.
+Requests go over real HTTP to ``make api``'s server (:mod:`tools.emulator.local_api`), which
+enforces the template's JWT authorizer with tokens from the local issuer and runs each route's
+function in warm execution environments. Nothing runs in the background: :meth:`LocalTarget.
+eventually` is what delivers queued messages, one batch per queue and round, to the function the
+template maps each queue to, as Lambda's event source mapping would (records the function reports
+in ``batchItemFailures`` stay on the queue and come back), so a scenario's wait is a deterministic
+sequence of deliveries, never a sleep.
 """
 
 from __future__ import annotations
 
-import base64
-import re
-import uuid
+import functools
+import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import requests
+
 from tools.e2e.target import HttpResponse, NotYetError, StoredObject, TargetError
-from tools.emulator import local_lambda, sam_template
+from tools.emulator import execution_environment, local_api, local_lambda, sam_template
+from tools.emulator.environment_pool import EnvironmentPool
+from tools.emulator.execution_environment import Invocation, WarmEnvironment
+from tools.emulator.local_issuer import CLIENT_ID, LocalIssuer
 from tools.emulator.local_lambda import LocalAws
 from tools.emulator.seed import put_items
 
 T = TypeVar("T")
 
 STACK_NAME = "items-e2e"
+TABLE_EXPORT_FUNCTION = "ExportTableFunction"
 MAX_ROUNDS = 50
 """Deliveries one wait may take: far more than any scenario needs, so a loop cannot spin."""
-LOCAL_CLIENT_ID = "e2e-local-client"
-
-
-@dataclass(frozen=True)
-class _Route:
-    method: str
-    pattern: re.Pattern[str]
-    route_key: str
-    function_id: str
+HTTP_TIMEOUT = (5.0, 60.0)
 
 
 @dataclass(frozen=True)
@@ -50,55 +47,55 @@ class _Mapping:
     batch_size: int
 
 
-def _routes(template: dict[str, Any]) -> list[_Route]:
-    routes = []
-    for function_id, resource in sam_template.functions(template).items():
-        for event in resource.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "HttpApi":
-                continue
-            method, path = event["Properties"]["Method"].upper(), event["Properties"]["Path"]
-            regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path))
-            routes.append(_Route(method, re.compile(regex), f"{method} {path}", function_id))
-    return routes
-
-
 def _mappings(template: dict[str, Any]) -> list[_Mapping]:
     mappings = []
     for function_id, resource in sam_template.functions(template).items():
         for event in resource.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "SQS":
-                continue
-            queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
-            batch_size = int(event["Properties"].get("BatchSize", 10))
-            mappings.append(_Mapping(queue, function_id, batch_size))
+            if event.get("Type") == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                batch_size = int(event["Properties"].get("BatchSize", 10))
+                mappings.append(_Mapping(queue, function_id, batch_size))
     return mappings
 
 
 class LocalTarget:
-    """The stack in the embedded AWS; build it with :func:`started`."""
+    """The stack in the embedded AWS behind the local HTTP API; build it with :func:`started`."""
 
-    enforces_authorizer = False
-    """The functions are invoked directly: no authorizer stands in front of them."""
-
-    def __init__(self, local: LocalAws) -> None:
+    def __init__(self, local: LocalAws, api: local_api.RunningApi) -> None:
         self._local = local
-        self.name = f"local stack {local.deployment.stack_name} at {local.aws.endpoint_url}"
-        self.api_url = "http://local.invalid/"
-        template = sam_template.load(local.deployment.template_path)
-        self._routes = _routes(template)
-        self._mappings = _mappings(template)
-        self._tokens: dict[str, tuple[str, ...]] = {}
+        self._api = api
+        self.name = f"local stack {local.deployment.stack_name} at {api.url}"
+        self.api_url = api.url + "/"
+        self.client_id = CLIENT_ID
+        self._mappings = _mappings(sam_template.load(local.deployment.template_path))
+        self._pools: dict[str, EnvironmentPool] = {}
+        self._http = requests.Session()
         resources = local.deployment.resources
         self._bucket = resources["ExportsBucket"]
         self._table = resources["ItemsTable"]
         self._queue_url = resources["ExportQueue"]
 
+    def close(self) -> None:
+        self._http.close()
+        for pool in self._pools.values():
+            pool.close()
+
+    def _invoke(self, function_id: str, event: Any) -> Invocation:  # noqa: ANN401 - any event
+        """``event`` in one of the function's warm environments (one init per environment)."""
+        if function_id not in self._pools:
+            function = self._local.function(function_id)
+            code = execution_environment.code_for(function, self._local.deployment.template_path)
+            variables, _ = local_lambda.function_variables(function, None)
+            start = functools.partial(
+                WarmEnvironment, function, self._local.aws, code=code, variables=variables
+            )
+            self._pools[function_id] = EnvironmentPool(start)
+        return self._pools[function_id].invoke(event)
+
     # --- the HTTP API -------------------------------------------------------------------------
 
     def token(self, scopes: Sequence[str]) -> str:
-        token = f"local-{uuid.uuid4().hex}"
-        self._tokens[token] = tuple(scopes)
-        return token
+        return self._api.issuer.token(list(scopes))
 
     def request(
         self,
@@ -109,81 +106,19 @@ class LocalTarget:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        raw_path = "/" + path.lstrip("/")
-        for route in self._routes:
-            match = route.pattern.fullmatch(raw_path)
-            if route.method == method.upper() and match:
-                event = self._event(
-                    route, raw_path, match.groupdict(), token=token, body=body, headers=headers
-                )
-                return self._respond(route.function_id, event)
-        return _json_response(404, b'{"message":"Not Found"}')
-
-    def _event(
-        self,
-        route: _Route,
-        raw_path: str,
-        path_parameters: dict[str, str],
-        *,
-        token: str | None,
-        body: bytes | None,
-        headers: Mapping[str, str] | None,
-    ) -> dict[str, Any]:
-        now = datetime.now(UTC)
-        lowered = {name.lower(): value for name, value in (headers or {}).items()}
+        sent = dict(headers or {})
         if token is not None:
-            lowered["authorization"] = f"Bearer {token}"
-        event: dict[str, Any] = {
-            "version": "2.0",
-            "routeKey": route.route_key,
-            "rawPath": raw_path,
-            "rawQueryString": "",
-            "headers": lowered,
-            "requestContext": {
-                "accountId": "123456789012",
-                "apiId": "local",
-                "http": {
-                    "method": route.method,
-                    "path": raw_path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "127.0.0.1",
-                    "userAgent": lowered.get("user-agent", ""),
-                },
-                "requestId": base64.b64encode(uuid.uuid4().bytes[:10]).decode(),
-                "routeKey": route.route_key,
-                "stage": "$default",
-                "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-                "timeEpoch": int(now.timestamp() * 1000),
-            },
-            "pathParameters": path_parameters,
-            "isBase64Encoded": False,
-        }
-        if token in self._tokens:
-            event["requestContext"]["authorizer"] = {
-                "jwt": {
-                    "claims": {
-                        "sub": LOCAL_CLIENT_ID,
-                        "client_id": LOCAL_CLIENT_ID,
-                        "token_use": "access",
-                        "scope": " ".join(self._tokens[token]),
-                    },
-                    "scopes": None,
-                }
-            }
-        if body is not None:
-            event["body"] = body.decode()
-        return event
-
-    def _respond(self, function_id: str, event: dict[str, Any]) -> HttpResponse:
-        [invocation] = local_lambda.invoke(self._local, function_id, [event])
-        response = invocation.response
-        if invocation.error or not isinstance(response, dict) or "statusCode" not in response:
-            # What API Gateway answers for a function that failed or answered nothing it can map.
-            return _json_response(500, b'{"message":"Internal Server Error"}')
-        text = response.get("body") or ""
-        body = base64.b64decode(text) if response.get("isBase64Encoded") else text.encode()
-        headers = {name.lower(): str(value) for name, value in response.get("headers", {}).items()}
-        return HttpResponse(int(response["statusCode"]), headers, body)
+            sent["Authorization"] = f"Bearer {token}"
+        response = self._http.request(
+            method,
+            self.api_url + path.lstrip("/"),
+            data=body,
+            headers=sent,
+            timeout=HTTP_TIMEOUT,
+            allow_redirects=False,
+        )
+        lowered = {name.lower(): value for name, value in response.headers.items()}
+        return HttpResponse(response.status_code, lowered, response.content)
 
     # --- the other front doors ----------------------------------------------------------------
 
@@ -196,15 +131,13 @@ class LocalTarget:
         )
 
     def send_export_request(self, body: str) -> str:
-        sent = self._local.aws.client("sqs").send_message(
-            QueueUrl=self._queue_url, MessageBody=body
-        )
-        return str(sent["MessageId"])
+        sqs = self._local.aws.client("sqs")
+        return str(sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)["MessageId"])
 
     def start_table_export(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        [invocation] = local_lambda.invoke(self._local, "ExportTableFunction", [dict(event)])
+        invocation = self._invoke(TABLE_EXPORT_FUNCTION, dict(event))
         if invocation.error or not isinstance(invocation.response, dict):
-            raise TargetError(f"ExportTableFunction failed: {invocation.payload}")
+            raise TargetError(f"{TABLE_EXPORT_FUNCTION} failed: {invocation.payload[:500]}")
         return invocation.response
 
     # --- the bucket ---------------------------------------------------------------------------
@@ -253,15 +186,13 @@ class LocalTarget:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        event = {
-            "Records": [_record(message, queue_arn, self._local.aws.region) for message in messages]
-        }
-        [invocation] = local_lambda.invoke(self._local, mapping.function_id, [event])
+        region = self._local.aws.region
+        event = {"Records": [_record(message, queue_arn, region) for message in messages]}
+        invocation = self._invoke(mapping.function_id, event)
         if invocation.error or not isinstance(invocation.response, dict):
             return True  # the whole batch comes back, as Lambda leaves it on the queue
-        failed = {
-            entry["itemIdentifier"] for entry in invocation.response.get("batchItemFailures", [])
-        }
+        failures = invocation.response.get("batchItemFailures", [])
+        failed = {entry["itemIdentifier"] for entry in failures}
         for message in messages:
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -283,12 +214,14 @@ def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, A
     }
 
 
-def _json_response(status: int, body: bytes) -> HttpResponse:
-    return HttpResponse(status, {"content-type": "application/json"}, body)
-
-
 @contextmanager
 def started(template_path: Path = sam_template.TEMPLATE) -> Iterator[LocalTarget]:
-    """The template provisioned (unseeded: scenarios bring their own items) until exit."""
-    with local_lambda.embedded(template_path, stack_name=STACK_NAME) as local:
-        yield LocalTarget(local)
+    """The template provisioned (unseeded: scenarios bring their own items) and served, until
+    exit; the local issuer's key lives only as long."""
+    with ExitStack() as stack:
+        keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="e2e-issuer-")))
+        local = stack.enter_context(local_lambda.embedded(template_path, stack_name=STACK_NAME))
+        api = stack.enter_context(local_api.serve(local, issuer=LocalIssuer.load(keys)))
+        target = LocalTarget(local, api)
+        stack.callback(target.close)
+        yield target

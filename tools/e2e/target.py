@@ -59,8 +59,8 @@ class Target(Protocol):
     """Says which stack, in test output."""
     api_url: str
     """The HTTP API's base URL, ending in ``/``."""
-    enforces_authorizer: bool
-    """True where requests pass the template's JWT authorizer before any function runs."""
+    client_id: str
+    """The client the target's tokens name: what an export records as who asked."""
 
     def token(self, scopes: Sequence[str]) -> str:
         """An access token the API's authorizer accepts, carrying exactly ``scopes``."""
