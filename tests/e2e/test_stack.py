@@ -80,7 +80,7 @@ def test_an_unknown_item_is_a_404_with_a_message(target: Target) -> None:
 @pytest.mark.smoke
 def test_a_route_the_api_lacks_is_a_404(target: Target) -> None:
     response = target.request("GET", "items", token=target.token([READ]))
-    assert response.status == 404, response
+    assert (response.status, response.json()) == (404, {"message": "Not Found"})
 
 
 @pytest.mark.smoke

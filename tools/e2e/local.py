@@ -62,7 +62,8 @@ class LocalTarget:
     """The stack in the embedded AWS behind the local HTTP API; build it with :func:`started`."""
 
     def __init__(self, local: LocalAws, api: local_api.RunningApi) -> None:
-        self._local = local
+        self.local = local
+        """The embedded AWS and the stack in it, for tests that look behind the doors."""
         self._api = api
         self.name = f"local stack {local.deployment.stack_name} at {api.url}"
         self.api_url = api.url + "/"
@@ -83,11 +84,11 @@ class LocalTarget:
     def _invoke(self, function_id: str, event: Any) -> Invocation:  # noqa: ANN401 - any event
         """``event`` in one of the function's warm environments (one init per environment)."""
         if function_id not in self._pools:
-            function = self._local.function(function_id)
-            code = execution_environment.code_for(function, self._local.deployment.template_path)
+            function = self.local.function(function_id)
+            code = execution_environment.code_for(function, self.local.deployment.template_path)
             variables, _ = local_lambda.function_variables(function, None)
             start = functools.partial(
-                WarmEnvironment, function, self._local.aws, code=code, variables=variables
+                WarmEnvironment, function, self.local.aws, code=code, variables=variables
             )
             self._pools[function_id] = EnvironmentPool(start)
         return self._pools[function_id].invoke(event)
@@ -123,15 +124,15 @@ class LocalTarget:
     # --- the other front doors ----------------------------------------------------------------
 
     def put_item(self, item: Mapping[str, Any]) -> None:
-        put_items(self._local.aws.client("dynamodb"), self._table, [dict(item)])
+        put_items(self.local.aws.client("dynamodb"), self._table, [dict(item)])
 
     def delete_item(self, item_id: str) -> None:
-        self._local.aws.client("dynamodb").delete_item(
+        self.local.aws.client("dynamodb").delete_item(
             TableName=self._table, Key={"item_id": {"S": item_id}}
         )
 
     def send_export_request(self, body: str) -> str:
-        sqs = self._local.aws.client("sqs")
+        sqs = self.local.aws.client("sqs")
         return str(sqs.send_message(QueueUrl=self._queue_url, MessageBody=body)["MessageId"])
 
     def start_table_export(self, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -143,12 +144,12 @@ class LocalTarget:
     # --- the bucket ---------------------------------------------------------------------------
 
     def keys(self, prefix: str) -> list[str]:
-        paginator = self._local.aws.client("s3").get_paginator("list_objects_v2")
+        paginator = self.local.aws.client("s3").get_paginator("list_objects_v2")
         pages = paginator.paginate(Bucket=self._bucket, Prefix=prefix)
         return [entry["Key"] for page in pages for entry in page.get("Contents", [])]
 
     def read(self, key: str) -> StoredObject | None:
-        s3 = self._local.aws.client("s3")
+        s3 = self.local.aws.client("s3")
         try:
             got = s3.get_object(Bucket=self._bucket, Key=key)
         except s3.exceptions.NoSuchKey:
@@ -172,8 +173,8 @@ class LocalTarget:
         return any(delivered)
 
     def _deliver(self, mapping: _Mapping) -> bool:
-        sqs = self._local.aws.client("sqs")
-        queue_url = self._local.deployment.resources[mapping.queue_logical_id]
+        sqs = self.local.aws.client("sqs")
+        queue_url = self.local.deployment.resources[mapping.queue_logical_id]
         messages = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=min(10, mapping.batch_size),
@@ -186,7 +187,7 @@ class LocalTarget:
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        region = self._local.aws.region
+        region = self.local.aws.region
         event = {"Records": [_record(message, queue_arn, region) for message in messages]}
         invocation = self._invoke(mapping.function_id, event)
         if invocation.error or not isinstance(invocation.response, dict):
