@@ -56,7 +56,7 @@ def _with_authorizer(template: dict[str, Any]) -> None:
             "ItemsJwt": {
                 "IdentitySource": "$request.header.Authorization",
                 "JwtConfiguration": {
-                    "issuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Example",
+                    "issuer": "https://issuer.example.com/deployed",
                     "audience": ["example-app-client"],
                 },
             }
@@ -136,8 +136,11 @@ def call(
 
 
 @contextmanager
-def running_api(directory: Path, stderr: Any) -> Iterator[local_api.RunningApi]:
-    """``make api`` in-process, on the served template, until exit."""
+def running_api(
+    directory: Path, stderr: Any, access_log: list[str] | None = None
+) -> Iterator[local_api.RunningApi]:
+    """``make api`` in-process, on the served template, until exit; its access log into
+    ``access_log``."""
     issuer = LocalIssuer.load(directory / "issuer")
     with local_api.running(
         served_template(directory),
@@ -146,5 +149,6 @@ def running_api(directory: Path, stderr: Any) -> Iterator[local_api.RunningApi]:
         stack_name="local-api",
         use_build=False,
         stderr=stderr,
+        access_log=None if access_log is None else access_log.append,
     ) as served:
         yield served

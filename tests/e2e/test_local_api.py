@@ -33,10 +33,21 @@ def directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("local-api")
 
 
+ACCESS_LOG: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def served(directory: Path) -> Iterator[local_api.RunningApi]:
-    with (directory / "functions.log").open("w") as log, running_api(directory, log) as api:
+    with (
+        (directory / "functions.log").open("w") as log,
+        running_api(directory, log, ACCESS_LOG) as api,
+    ):
         yield api
+
+
+def _logged(request_id: str) -> dict[str, str]:
+    lines = [json.loads(line) for line in ACCESS_LOG]
+    return next(line for line in lines if line["requestId"] == request_id)
 
 
 def _seeded(item_id: str) -> Any:
@@ -189,6 +200,37 @@ def test_a_route_the_template_lacks_is_404_before_any_token_check(
     answer = call(served.url, method, path)
     assert answer.status == 404
     assert answer.json() == {"message": "Not Found"}
+
+
+def test_the_access_log_says_who_called_and_why_a_call_was_refused(
+    served: local_api.RunningApi,
+) -> None:
+    token = served.issuer.token([READ], subject="client-log")
+    admitted = call(served.url, "GET", "/items/42", token=token)
+    refused = call(served.url, "GET", "/items/42", token=served.issuer.token([READ], aud="x"))
+    forbidden = call(served.url, "POST", "/items/42/exports", token=token, body=b"{}")
+    line = _logged(admitted.headers["apigw-requestid"])
+    assert (line["status"], line["subject"], line["clientId"]) == (
+        "200",
+        "client-log",
+        "client-log",
+    )
+    assert line["routeKey"] == "GET /items/{item_id}"
+    assert line["authorizerError"] == line["integrationError"] == "-"
+    line = _logged(refused.headers["apigw-requestid"])
+    assert (line["status"], line["subject"]) == ("401", "-")
+    assert line["authorizerError"] == "the token does not have a valid audience"
+    line = _logged(forbidden.headers["apigw-requestid"])
+    assert (line["status"], line["routeKey"]) == ("403", "POST /items/{item_id}/exports")
+    assert line["authorizerError"] == "the token does not have the required scopes"
+    assert all(token not in entry for entry in ACCESS_LOG)
+
+
+def test_a_function_error_is_named_in_the_access_log(served: local_api.RunningApi) -> None:
+    answer = call(served.url, "GET", "/probe/fail")
+    assert _logged(answer.headers["apigw-requestid"])["integrationError"] == (
+        "function error: RuntimeError"
+    )
 
 
 def test_the_issuers_keys_are_served_as_a_jwks(served: local_api.RunningApi) -> None:

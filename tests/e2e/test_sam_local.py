@@ -12,6 +12,7 @@ with the reason; ``make engine`` provides both, and CI runs it first.
 import gzip
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -508,3 +509,18 @@ def test_start_api_answers_an_unknown_route_as_a_rest_api_would(api: Api) -> Non
     status, body = _request(f"{api.url}/no-such-route")
     assert status == 403
     assert body == {"message": "Missing Authentication Token"}
+
+
+def test_start_api_mounts_exactly_the_routes_make_api_serves(api: Api) -> None:
+    from tools.emulator import http_api
+
+    mounted = set(
+        re.findall(r"Mounting (\w+) at http://[^/]+(/\S*) \[([A-Z, ]+)\]", "".join(api.output))
+    )
+    sam = {
+        (function, method.strip(), path)
+        for function, path, methods in mounted
+        for method in methods.split(",")
+    }
+    ours = {(r.function_id, r.method, r.path) for r in http_api.the_api(sam_template.load()).routes}
+    assert sam == ours

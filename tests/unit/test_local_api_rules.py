@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tools.emulator import http_api, http_payload
 from tools.emulator.invoke_inputs import InputError
 from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, flattened, token_scopes
-from tools.emulator.local_issuer import LocalIssuer
+from tools.emulator.local_issuer import AUDIENCE, LocalIssuer
 
 NOW = 1_800_000_000.0
 
@@ -135,7 +135,7 @@ def issuer() -> LocalIssuer:
     return LocalIssuer(rsa.generate_private_key(public_exponent=65537, key_size=2048))
 
 
-def _verifier(issuer: LocalIssuer, audiences: tuple[str, ...] = ("items-service-local",)) -> Any:
+def _verifier(issuer: LocalIssuer, audiences: tuple[str, ...] = (AUDIENCE,)) -> Any:
     public = issuer.private_key.public_key()
     return JwtVerifier("authorization", issuer.issuer, audiences, lambda _kid: public)
 
@@ -154,9 +154,9 @@ def _authorize(issuer: LocalIssuer, token: str, scopes: tuple[str, ...] = ()) ->
         ({"nbf": int(NOW) + 1}, False),
         ({"nbf": int(NOW)}, True),
         ({"exp": "tomorrow"}, False),
-        ({"aud": ["other", "items-service-local"]}, True),
-        ({"aud": None, "client_id": "items-service-local"}, True),
-        ({"aud": "other", "client_id": "items-service-local"}, False),  # aud wins when present
+        ({"aud": ["other", AUDIENCE]}, True),
+        ({"aud": None, "client_id": AUDIENCE}, True),
+        ({"aud": "other", "client_id": AUDIENCE}, False),  # aud wins when present
         ({"aud": None, "client_id": None}, False),
         ({"iss": None}, False),
     ],

@@ -29,11 +29,13 @@ KeyLookup = Callable[[str], Any]
 class DeniedError(Exception):
     """The request is refused before the function runs; API Gateway's status and body."""
 
-    def __init__(self, status: int, message: str, www_authenticate: str) -> None:
+    def __init__(self, status: int, message: str, www_authenticate: str, description: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.www_authenticate = www_authenticate
+        self.description = description
+        """Why, for the access log (never the token)."""
 
 
 def _unauthorized(description: str) -> DeniedError:
@@ -41,6 +43,7 @@ def _unauthorized(description: str) -> DeniedError:
         401,
         "Unauthorized",
         f'Bearer scope="" error="invalid_token" error_description="{description}"',
+        description,
     )
 
 
@@ -63,11 +66,13 @@ class JwtVerifier:
         scopes = token_scopes(claims)
         if route_scopes and not set(route_scopes) & set(scopes):
             wanted = " ".join(route_scopes)
+            description = "the token does not have the required scopes"
             raise DeniedError(
                 403,
                 "Forbidden",
                 f'Bearer scope="{wanted}" error="insufficient_scope" '
-                'error_description="the token does not have the required scopes"',
+                f'error_description="{description}"',
+                description,
             )
         return {
             "jwt": {

@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -69,6 +69,18 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 """HTTP API's payload quota: a larger request is 413 before any route runs."""
 API_ID = "localapi"
 INFO_FILE = sam_template.ROOT / ".aws-local" / "api.json"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one request ended, and what the access log says of it."""
+
+    response: Response
+    route: Route | None = None
+    request_id: str = field(default_factory=request_id)
+    claims: dict[str, str] = field(default_factory=dict)
+    authorizer_error: str = ""
+    integration_error: str = ""
 
 
 class LocalApi:
@@ -114,53 +126,50 @@ class LocalApi:
 
     def handle(self, request: Request) -> Response:
         started = self._clock()
-        context_id, route, response, problem = "", None, None, ""
-        try:
-            event_context, route, response = self._authorized(request, started)
-            if response is None and route is not None and event_context is not None:
-                context_id = event_context.request_id
-                response, problem = self._integrate(route, request, event_context)
-        except DeniedError as denied:
-            response = message(
-                denied.status, denied.message, [("www-authenticate", denied.www_authenticate)]
-            )
-        assert response is not None  # noqa: S101 - every branch above answers
-        context_id = context_id or request_id()
+        outcome = self._outcome(request, started)
         response = Response(
-            response.status, [*response.headers, ("apigw-requestid", context_id)], response.body
+            outcome.response.status,
+            [*outcome.response.headers, ("apigw-requestid", outcome.request_id)],
+            outcome.response.body,
         )
         if self._access_log:
+            claims = outcome.claims
             self._access_log(
                 json.dumps(
                     {
-                        "requestId": context_id,
+                        "requestId": outcome.request_id,
                         "ip": request.source_ip,
-                        "routeKey": route.key if route else "-",
+                        "routeKey": outcome.route.key if outcome.route else "-",
                         "status": str(response.status),
                         "latencyMs": str(int((self._clock() - started) * 1000)),
-                        "integrationError": problem or "-",
+                        "subject": claims.get("sub", "-"),
+                        "clientId": claims.get("client_id", "-"),
+                        "authorizerError": outcome.authorizer_error or "-",
+                        "integrationError": outcome.integration_error or "-",
                     }
                 )
             )
         return response
 
-    def _authorized(
-        self, request: Request, now: float
-    ) -> tuple[EventContext | None, Route | None, Response | None]:
+    def _outcome(self, request: Request, now: float) -> _Outcome:
         if request.method == "GET" and request.raw_path == JWKS_PATH:
             body = json.dumps(self.issuer.jwks).encode()
-            return None, None, Response(200, [("Content-Type", "application/json")], body)
+            return _Outcome(Response(200, [("Content-Type", "application/json")], body))
         if len(request.body) > MAX_BODY_BYTES:
-            return None, None, message(413, "Request Entity Too Large")
+            return _Outcome(message(413, "Request Entity Too Large"))
         matched = self.api.match(request.method, request.raw_path)
         if matched is None:
-            return None, None, message(404, "Not Found")
+            return _Outcome(message(404, "Not Found"))
         route, parameters = matched
         authorizer = None
         if route.authorizer is not None:
-            headers = request.combined_headers()
             verifier = self.verifiers[route.authorizer.name]
-            authorizer = verifier.authorize(headers, route.scopes, now)
+            try:
+                authorizer = verifier.authorize(request.combined_headers(), route.scopes, now)
+            except DeniedError as denied:
+                headers = [("www-authenticate", denied.www_authenticate)]
+                refusal = message(denied.status, denied.message, headers)
+                return _Outcome(refusal, route, authorizer_error=denied.description)
         host = request.combined_headers().get("host", "127.0.0.1").rsplit(":", 1)[0]
         context = EventContext(
             route_key=route.key,
@@ -171,7 +180,9 @@ class LocalApi:
             port=self.port,
             now=now,
         )
-        return context, route, None
+        response, problem = self._integrate(route, request, context)
+        claims = authorizer["jwt"]["claims"] if authorizer else {}
+        return _Outcome(response, route, context.request_id, claims, integration_error=problem)
 
     def _integrate(
         self, route: Route, request: Request, context: EventContext
