@@ -352,7 +352,10 @@ def test_a_stack_without_an_output_the_scenarios_need_is_named(fake_stack: FakeS
 
 @pytest.mark.parametrize(
     ("output", "url"),
-    [("ApiUrl", "http://abc.execute-api.eu-west-1.amazonaws.com/"), ("TokenEndpoint", "ftp://x/")],
+    [
+        ("ApiUrl", f"http://abc.execute-api.{REGION}.amazonaws.com/"),
+        ("TokenEndpoint", "ftp://x/"),
+    ],
 )
 def test_a_token_never_travels_in_clear(fake_stack: FakeStack, output: str, url: str) -> None:
     with pytest.raises(TargetError, match=f"{output} must be an https URL"):
