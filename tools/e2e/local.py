@@ -68,6 +68,8 @@ class LocalTarget:
         self.name = f"local stack {local.deployment.stack_name} at {api.url}"
         self.api_url = api.url + "/"
         self.client_id = CLIENT_ID
+        self.issuer = api.issuer
+        """The local issuer whose tokens the API's authorizer accepts."""
         self._mappings = _mappings(sam_template.load(local.deployment.template_path))
         self._pools: dict[str, EnvironmentPool] = {}
         self._http = requests.Session()
@@ -96,7 +98,7 @@ class LocalTarget:
     # --- the HTTP API -------------------------------------------------------------------------
 
     def token(self, scopes: Sequence[str]) -> str:
-        return self._api.issuer.token(list(scopes))
+        return self.issuer.token(list(scopes))
 
     def request(
         self,
