@@ -22,7 +22,7 @@ from schemathesis.specs.openapi.checks import (
 from tests.e2e.local_api import EXPORT, READ, ROOT, running_api
 from tools.emulator import local_api
 
-EXAMPLES_PER_OPERATION = 60
+EXAMPLES_PER_OPERATION = 100
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -32,7 +32,7 @@ CHECKS = [
 
 schema = schemathesis.openapi.from_path(ROOT / "api" / "openapi.yaml")
 schema.config.generation.update(
-    modes=[schemathesis.GenerationMode.POSITIVE],
+    modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
     max_examples=EXAMPLES_PER_OPERATION,
     deterministic=True,
 )

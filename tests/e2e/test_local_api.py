@@ -192,6 +192,8 @@ def test_scopes_in_an_scp_list_count_too(served: local_api.RunningApi) -> None:
         ("GET", "/items/42/"),
         ("GET", "/items"),
         ("PATCH", "/"),
+        ("TRACE", "/items/42"),
+        ("BREW", "/items/42"),
     ],
 )
 def test_a_route_the_template_lacks_is_404_before_any_token_check(

@@ -248,7 +248,12 @@ def _handler_class(api: LocalApi) -> type[BaseHTTPRequestHandler]:
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
-        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve  # noqa: N815
+        def __getattr__(self, name: str) -> Callable[[], None]:
+            """Every method, TRACE or one of its own invention included: API Gateway answers
+            any (404 where no route has it), never 501."""
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: ANN401
             """Silent: :class:`LocalApi` writes the access log."""
