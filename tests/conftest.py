@@ -98,8 +98,9 @@ EXPECTED = json.loads((EVENTS / "expected.json").read_text())
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "infra")
 """A folder and a marker each: unit needs no AWS at all (not even moto), integration runs against
-moto, the embedded AWS and worker processes, e2e runs whole commands and the real SAM CLI, infra
-checks the template, its translation, the pipeline, the scanners and ``sam init``."""
+moto, the embedded AWS and worker processes, e2e runs the stack's end-to-end scenarios, whole
+commands, the local HTTP API and the real SAM CLI, infra checks the template, its translation, the
+pipeline, the scanners and ``sam init``."""
 UNIT_FORBIDDEN_FIXTURES = frozenset({"aws", "stack", "api_calls"})
 
 
