@@ -113,7 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for AWS, is a collection error rather than a test in no tier. Against a deployed stack only
     the scenarios run (a collection error otherwise), and with ``E2E_SMOKE`` only the smoke ones."""
     if DEPLOYED_STACK:
-        strays = [item.nodeid for item in items if item.path != SCENARIOS]
+        strays = [item.nodeid for item in items if item.path.resolve() != SCENARIOS]
         if strays:
             raise pytest.UsageError(
                 f"E2E_STACK_NAME is set: only {SCENARIOS.name} may run against a deployed "
