@@ -83,8 +83,8 @@ unit: $(BIN)/.installed ## The unit tier: no AWS, no server, no process (seconds
 integration: $(BIN)/.installed ## The integration tier: moto, the embedded AWS, worker processes
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/integration
 
-.PHONY: e2e
-e2e: $(BIN)/.installed $(SAM_VENV)/.installed ## The end-to-end tier: whole commands and the real SAM CLI
+.PHONY: e2e-tier
+e2e-tier: $(BIN)/.installed $(SAM_VENV)/.installed ## The end-to-end tier: the stack's scenarios offline, whole commands, the real SAM CLI
 	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile tests/e2e
 
 .PHONY: infra
@@ -194,6 +194,19 @@ env-check:
 .PHONY: deploy
 deploy: env-check build ## sam deploy to ENV=dev|prod with its samconfig.toml settings (asks before changing)
 	$(SAM_VENV)/bin/sam deploy --config-env $(SAM_CONFIG_ENV) $(ARGS)
+
+# make e2e runs the end-to-end scenarios (tests/e2e/test_stack.py, which `make test` runs offline)
+# against ENV's deployed stack: its outputs give every address, PROFILE the credentials (none: the
+# environment's, as in the pipeline). SMOKE=1 runs only the read-only ones (prod, after its deploy).
+PROFILE ?=
+SMOKE ?=
+STACK_REGION = $(shell $(PYTHON) -c 'import sys, tomllib; print(tomllib.load(open("samconfig.toml", "rb"))[sys.argv[1]]["global"]["parameters"]["region"])' $(SAM_CONFIG_ENV))
+
+.PHONY: e2e
+e2e: env-check $(BIN)/.installed ## The end-to-end scenarios against ENV=dev|prod's stack (PROFILE=..., SMOKE=1: read-only)
+	@test -n "$(STACK_NAME)" || { echo "No stack_name for ENV=$(ENV) in samconfig.toml" >&2; exit 1; }
+	E2E_STACK_NAME=$(STACK_NAME) E2E_REGION=$(STACK_REGION) E2E_PROFILE=$(PROFILE) E2E_SMOKE=$(SMOKE) \
+	  $(BIN)/pytest -q -p no:xdist tests/e2e/test_stack.py $(ARGS)
 
 .PHONY: logs
 logs: env-check $(SAM_VENV)/.installed ## Tail the logs of every function in ENV=dev|prod's stack (ARGS="--name FN")

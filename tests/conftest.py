@@ -49,9 +49,13 @@ LAMBDA_ENVIRONMENT = {
         )
     },
 }
-for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
-    os.environ.pop(_name, None)
-os.environ.update(LAMBDA_ENVIRONMENT)
+DEPLOYED_STACK = os.environ.get("E2E_STACK_NAME", "")
+"""Set by ``make e2e``: the end-to-end scenarios (tests/e2e/test_stack.py, and nothing else) then
+run against that deployed stack with the caller's own AWS configuration, so none of it is faked."""
+if not DEPLOYED_STACK:
+    for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(_name, None)
+    os.environ.update(LAMBDA_ENVIRONMENT)
 
 import boto3  # noqa: E402 - after the environment, on purpose
 import botocore.client  # noqa: E402
@@ -107,14 +111,31 @@ EXPECTED = json.loads((EVENTS / "expected.json").read_text())
 TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "integration", "e2e", "infra")
 """A folder and a marker each: unit needs no AWS at all (not even moto), integration runs against
-moto, the embedded AWS and worker processes, e2e runs whole commands and the real SAM CLI, infra
-checks the template, its translation, the pipeline, the scanners and ``sam init``."""
+moto, the embedded AWS and worker processes, e2e runs the stack's end-to-end scenarios, whole
+commands, the local HTTP API and the real SAM CLI, infra checks the template, its translation, the
+pipeline, the scanners and ``sam init``."""
 UNIT_FORBIDDEN_FIXTURES = frozenset({"aws", "stack", "api_calls"})
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+SCENARIOS = TESTS / "e2e" / "test_stack.py"
+"""The end-to-end scenarios: the only tests that may run against a deployed stack."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test with its tier; a test outside a tier's folder, or a unit test that asks
-    for AWS, is a collection error rather than a test in no tier."""
+    for AWS, is a collection error rather than a test in no tier. Against a deployed stack only
+    the scenarios run (a collection error otherwise), and with ``E2E_SMOKE`` only the smoke ones."""
+    if DEPLOYED_STACK:
+        strays = [item.nodeid for item in items if item.path.resolve() != SCENARIOS]
+        if strays:
+            raise pytest.UsageError(
+                f"E2E_STACK_NAME is set: only {SCENARIOS.name} may run against a deployed "
+                f"stack, not {strays[0]}"
+            )
+        if os.environ.get("E2E_SMOKE"):
+            skipped = [item for item in items if item.get_closest_marker("smoke") is None]
+            config.hook.pytest_deselected(items=skipped)
+            items[:] = [item for item in items if item.get_closest_marker("smoke") is not None]
     for item in items:
         tier = item.path.relative_to(TESTS).parts[0]
         if tier not in TIERS:

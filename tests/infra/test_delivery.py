@@ -24,6 +24,7 @@ from cfnlint.helpers import load_resource
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from tests.conftest import REGION
+from tools.e2e.deployed import IAM_ACTIONS, SMOKE_IAM_ACTIONS
 from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,9 +136,47 @@ def test_deploys_assume_the_environments_role_with_oidc_only(
     job = workflow["jobs"][DEPLOY_JOBS[environment]]
     assert job["environment"] == environment
     assert job["permissions"] == {"contents": "read", "id-token": "write"}
-    (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+    credentials, *after = _uses(job, "aws-actions/configure-aws-credentials")
     assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
     assert not {"aws-access-key-id", "aws-secret-access-key"} & set(credentials["with"])
+    assert [step["with"]["role-to-assume"] for step in after] == (
+        ["${{ vars.AWS_E2E_ROLE_ARN }}"] if environment == "prod" else []
+    ), "only prod's smoke tests share the deploy job, with their own role"
+
+
+def _steps_after(job: dict[str, Any], step_run: str) -> list[dict[str, Any]]:
+    runs = [" ".join(step.get("run", "").split()) for step in job["steps"]]
+    return job["steps"][runs.index(step_run) + 1 :]
+
+
+def test_the_end_to_end_tests_run_against_dev_before_prod_may_be_approved(
+    workflow: dict[str, Any],
+) -> None:
+    jobs = workflow["jobs"]
+    job = jobs["e2e-dev"]
+    assert job["needs"] == ["deploy-dev"]
+    assert jobs["deploy-prod"]["needs"] == ["e2e-dev"]
+    assert job["if"] == jobs["deploy-dev"]["if"]
+    assert job["environment"] == "dev"
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    assert job["concurrency"] == jobs["deploy-dev"]["concurrency"], "no deploy during the tests"
+    (credentials,) = _uses(job, "aws-actions/configure-aws-credentials")
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_E2E_ROLE_ARN }}"
+    assert _runs(job) == ["make e2e ENV=dev"]
+
+
+def test_the_smoke_tests_run_against_prod_after_its_deploy_with_the_end_to_end_role(
+    workflow: dict[str, Any],
+) -> None:
+    job = workflow["jobs"]["deploy-prod"]
+    (deploy,) = [run for run in _runs(job) if run.startswith("sam deploy")]
+    after = _steps_after(job, deploy)
+    (credentials,) = [
+        step for step in after if "configure-aws-credentials@" in step.get("uses", "")
+    ]
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_E2E_ROLE_ARN }}"
+    assert after.index(credentials) < len(after) - 1
+    assert after[-1] == {"run": "make e2e ENV=prod SMOKE=1"}
 
 
 def test_no_stored_aws_keys_anywhere() -> None:
@@ -149,14 +188,15 @@ def test_no_stored_aws_keys_anywhere() -> None:
 def test_only_the_deploy_jobs_may_request_an_oidc_token(workflow: dict[str, Any]) -> None:
     assert workflow["permissions"] == {"contents": "read"}
     for job_id, job in workflow["jobs"].items():
-        if job_id not in DEPLOY_JOBS.values():
+        if job_id not in {*DEPLOY_JOBS.values(), "e2e-dev"}:
             assert "permissions" not in job, job_id
 
 
 def test_deploys_run_only_for_main_and_prod_waits_for_dev(workflow: dict[str, Any]) -> None:
     jobs = workflow["jobs"]
     assert set(jobs["deploy-dev"]["needs"]) == {"test", "build"}
-    assert jobs["deploy-prod"]["needs"] == ["deploy-dev"]
+    assert jobs["deploy-prod"]["needs"] == ["e2e-dev"]
+    assert jobs["e2e-dev"]["needs"] == ["deploy-dev"]
     for job_id in DEPLOY_JOBS.values():
         condition = jobs[job_id]["if"]
         assert "github.event_name == 'push'" in condition
@@ -208,9 +248,14 @@ def _condition(node: Any, conditions: dict[str, Any], parameters: dict[str, str]
     raise AssertionError(f"condition function not modelled here: {function}")
 
 
+_NO_VALUE = object()
+"""``AWS::NoValue``: an ``Fn::If`` branch that leaves its item out of the list."""
+
+
 def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) -> Any:
     """The bootstrap template's values for these parameters (the intrinsics it uses)."""
     names = parameters | {
+        "AWS::NoValue": _NO_VALUE,
         "AWS::Partition": PARTITION,
         "AWS::Region": REGION,
         "AWS::AccountId": ACCOUNT,
@@ -219,7 +264,8 @@ def _resolve(node: Any, conditions: dict[str, Any], parameters: dict[str, str]) 
     if "AppStackName" in parameters:
         names["StackRolesBoundary"] = _boundary_arn(parameters["AppStackName"])
     if isinstance(node, list):
-        return [_resolve(item, conditions, parameters) for item in node]
+        resolved = [_resolve(item, conditions, parameters) for item in node]
+        return [item for item in resolved if item is not _NO_VALUE]
     if not isinstance(node, dict):
         return node
     if len(node) == 1 and next(iter(node)).startswith(("Fn::", "Ref")):
@@ -247,6 +293,11 @@ def _bootstrap() -> dict[str, Any]:
 
 def _deploy_role(**overrides: str) -> dict[str, Any]:
     """The DeployRole resource, resolved, for the template's defaults plus these parameters."""
+    return _role("DeployRole", **overrides)
+
+
+def _role(logical_id: str, **overrides: str) -> dict[str, Any]:
+    """A role of the bootstrap, resolved, for the template's defaults plus these parameters."""
     template = _bootstrap()
     parameters = {
         name: str(spec["Default"])
@@ -255,7 +306,7 @@ def _deploy_role(**overrides: str) -> dict[str, Any]:
     }
     parameters |= {"GitHubRepository": REPOSITORY} | overrides
     resolved: dict[str, Any] = _resolve(
-        template["Resources"]["DeployRole"], template["Conditions"], parameters
+        template["Resources"][logical_id], template["Conditions"], parameters
     )
     return resolved
 
@@ -284,6 +335,8 @@ _OPERATORS = {
     "ArnEquals": lambda expected, actual: expected == actual,
     "StringLike": _wildcard,
     "ArnLike": _wildcard,
+    # Multivalued keys (dynamodb:LeadingKeys) hold one value in every request modelled here.
+    "ForAllValues:StringLike": _wildcard,
 }
 
 
@@ -328,12 +381,13 @@ def _token(sub: str, aud: str = "sts.amazonaws.com") -> dict[str, str]:
     }
 
 
+@pytest.mark.parametrize("role_id", ["DeployRole", "EndToEndRole"])
 @pytest.mark.parametrize("create_provider", ["true", "false"])
 @pytest.mark.parametrize("environment", ["dev", "prod"])
 def test_only_the_repositorys_environment_may_assume_the_role(
-    environment: str, create_provider: str
+    environment: str, create_provider: str, role_id: str
 ) -> None:
-    role = _deploy_role(GitHubEnvironment=environment, CreateOidcProvider=create_provider)
+    role = _role(role_id, GitHubEnvironment=environment, CreateOidcProvider=create_provider)
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     assert [statement["Principal"] for statement in trust] == [{"Federated": PROVIDER}]
     assume = "sts:AssumeRoleWithWebIdentity"
@@ -696,6 +750,115 @@ def test_the_role_may_attach_the_managed_policies_sam_attaches(
         assert _allowed(statements, "iam:AttachRolePolicy", f"{ROLE}{DEV}-F-1A2B", context), arn
 
 
+# The end-to-end role: the stack as a caller uses it, in dev its test items and what the exports
+# produced, never the stack itself.
+TABLE = ARN.format("dynamodb") + f"table/{DEV}-ItemsTable-1A2B"
+BUCKET = f"arn:aws:s3:::{DEV}-exportsbucket-1a2b"
+TAGGED = {"aws:ResourceTag/stack-name": DEV}
+E2E_SMOKE_SCOPE = [
+    ("cloudformation:DescribeStacks", ARN.format("cloudformation") + f"stack/{DEV}/1", {}, True),
+    ("cloudformation:DescribeStacks", ARN.format("cloudformation") + f"stack/{PROD}/1", {}, False),
+    ("cloudformation:UpdateStack", ARN.format("cloudformation") + f"stack/{DEV}/1", {}, False),
+    ("cognito-idp:DescribeUserPoolClient", POOL, TAGGED, True),
+    ("cognito-idp:DescribeUserPoolClient", POOL, {"aws:ResourceTag/stack-name": PROD}, False),
+    ("cognito-idp:DescribeUserPoolClient", POOL, {}, False),
+    ("cognito-idp:UpdateUserPoolClient", POOL, TAGGED, False),
+    ("lambda:UpdateFunctionCode", ARN.format("lambda") + f"function:{DEV}-F-1A2B", {}, False),
+    ("iam:PassRole", f"{ROLE}{DEV}-F-1A2B", {"iam:PassedToService": "lambda.amazonaws.com"}, False),
+    ("dynamodb:GetItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+]
+E2E_WRITES = [
+    ("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": "e2e-1a2b"}, True),
+    ("dynamodb:DeleteItem", TABLE, {"dynamodb:LeadingKeys": "e2e-1a2b"}, True),
+    ("dynamodb:PutItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+    ("dynamodb:DeleteItem", TABLE, {"dynamodb:LeadingKeys": "42"}, False),
+    (
+        "dynamodb:PutItem",
+        ARN.format("dynamodb") + f"table/{DEV}-ExportRunsTable-1A2B",
+        {"dynamodb:LeadingKeys": "e2e-1a2b"},
+        False,
+    ),
+    (
+        "dynamodb:PutItem",
+        ARN.format("dynamodb") + f"table/{PROD}-ItemsTable-1A2B",
+        {"dynamodb:LeadingKeys": "e2e-1a2b"},
+        False,
+    ),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportQueue-1A2B", {}, True),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportTableQueue-1A2B", {}, False),
+    ("sqs:SendMessage", ARN.format("sqs") + f"{DEV}-ExportDeadLetterQueue-1A2B", {}, False),
+    ("sqs:ReceiveMessage", ARN.format("sqs") + f"{DEV}-ExportQueue-1A2B", {}, False),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{DEV}-ExportTableFunction-1A",
+        {},
+        True,
+    ),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{DEV}-GetItemFunction-1A",
+        {},
+        False,
+    ),
+    (
+        "lambda:InvokeFunction",
+        ARN.format("lambda") + f"function:{PROD}-ExportTableFunction-1A",
+        {},
+        False,
+    ),
+    ("s3:GetObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, True),
+    ("s3:GetObject", f"{BUCKET}/other/x.json", {}, False),
+    ("s3:GetObject", f"arn:aws:s3:::{PROD}-exportsbucket-1a2b/exports/x.json", {}, False),
+    ("s3:ListBucket", BUCKET, {}, True),
+    ("s3:PutObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, False),
+    ("s3:DeleteObject", f"{BUCKET}/exports/e2e-1a2b/x.json", {}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context", "expected"),
+    E2E_SMOKE_SCOPE + E2E_WRITES,
+    ids=[
+        f"{'allow' if c[3] else 'deny'}-{c[0]}-{c[1].rsplit(':', 1)[-1]}"
+        for c in E2E_SMOKE_SCOPE + E2E_WRITES
+    ],
+)
+def test_the_end_to_end_role_uses_the_stack_as_a_caller_and_writes_only_test_items(
+    action: str, resource: str, context: dict[str, str], expected: bool
+) -> None:
+    assert _allowed(_statements(_role("EndToEndRole")), action, resource, context) is expected
+
+
+def test_the_smoke_role_only_reads_the_outputs_and_the_machine_client() -> None:
+    statements = _statements(_role("EndToEndRole", EndToEndTests="smoke"))
+    for action, resource, context, expected in E2E_SMOKE_SCOPE:
+        assert _allowed(statements, action, resource, context) is expected, action
+    for action, resource, context, _ in E2E_WRITES:
+        assert not _allowed(statements, action, resource, context), action
+
+
+@pytest.mark.parametrize(("mode", "actions"), [("full", IAM_ACTIONS), ("smoke", SMOKE_IAM_ACTIONS)])
+def test_the_end_to_end_role_grants_exactly_what_the_deployed_target_calls(
+    mode: str, actions: frozenset[str]
+) -> None:
+    granted = {
+        action
+        for statement in _statements(_role("EndToEndRole", EndToEndTests=mode))
+        for action in _as_list(statement["Action"])
+    }
+    assert granted == actions
+
+
+def test_the_deploy_role_cannot_change_or_pass_the_end_to_end_role() -> None:
+    e2e_role = f"{ROLE}{_role('EndToEndRole')['Properties']['RoleName']}"
+    deploy = _statements(_deploy_role())
+    for action in ("iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy", "iam:DeleteRole"):
+        assert not _allowed(deploy, action, e2e_role, BOUNDED), action
+    assert not _allowed(
+        deploy, "iam:PassRole", e2e_role, {"iam:PassedToService": "lambda.amazonaws.com"}
+    )
+
+
 # What the AWS managed policies SAM attaches allow (their documented contents).
 MANAGED_POLICIES = {
     LAMBDA_ROLE: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
@@ -941,6 +1104,51 @@ def test_make_deploy_and_logs_act_on_the_samconfig_environment(environment: str)
     assert logs.returncode == 0, logs.stderr
     expected = f".venv-sam/bin/sam logs --config-env {config_env} --stack-name {stack_name} --tail"
     assert " ".join(logs.stdout.splitlines()[-1].split()) == expected
+
+
+@pytest.mark.parametrize(
+    ("arguments", "variables"),
+    [
+        (["ENV=dev", "PROFILE=ops"], f"E2E_STACK_NAME={DEV} E2E_REGION={REGION} E2E_PROFILE=ops"),
+        (["ENV=prod", "SMOKE=1"], f"E2E_STACK_NAME={PROD} E2E_REGION={REGION} E2E_PROFILE="),
+    ],
+)
+def test_make_e2e_runs_the_scenarios_against_the_samconfig_environments_stack(
+    arguments: list[str], variables: str
+) -> None:
+    result = _make("--dry-run", "e2e", *arguments)
+    assert result.returncode == 0, result.stderr
+    command = " ".join(result.stdout.replace("\\\n", " ").split())
+    smoke = "1" if "SMOKE=1" in arguments else ""
+    assert command.endswith(
+        f"{variables} E2E_SMOKE={smoke} .venv/bin/pytest -q -p no:xdist tests/e2e/test_stack.py"
+    )
+
+
+def _collected(*paths: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("E2E_")} | variables
+    return subprocess.run(
+        [BIN / "pytest", "--collect-only", "-q", "-p", "no:xdist", *paths],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_deployed_run_collects_the_scenarios_only_and_smoke_only_the_read_only_ones() -> None:
+    scenarios = "tests/e2e/test_stack.py"
+    every = _collected(scenarios, E2E_STACK_NAME=DEV)
+    smoke = _collected(scenarios, E2E_STACK_NAME=PROD, E2E_SMOKE="1")
+    stray = _collected("tests/e2e", E2E_STACK_NAME=DEV)
+    assert every.returncode == smoke.returncode == 0, every.stdout + smoke.stdout
+    all_ids = {line for line in every.stdout.splitlines() if line.startswith(scenarios)}
+    smoke_ids = {line for line in smoke.stdout.splitlines() if line.startswith(scenarios)}
+    assert smoke_ids
+    assert smoke_ids < all_ids
+    assert stray.returncode != 0
+    assert "only test_stack.py may run against a deployed stack" in stray.stdout + stray.stderr
 
 
 def test_make_refuses_an_environment_samconfig_does_not_have() -> None:
