@@ -438,6 +438,7 @@ NOT_NEEDED = {
     "kms:ListAliases": "tables and queues use AWS owned keys, named by no alias",
     "kms:*Alias": "the alarm topic's key has no alias",
     "kms:ReplicateKey": "no multi-Region keys",
+    "kms:ReEncrypt*": "the user pool names no KMS key (no custom sender); nothing re-encrypts",
     "kms:*ImportKeyMaterial*": "no imported key material",
     "kinesis:*": "no Kinesis streams",
     "dynamodb:*KinesisStreamingDestination": "no Kinesis streaming from the table",
