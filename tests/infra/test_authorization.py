@@ -9,6 +9,8 @@ create ``$default``). The stack's own issuer must be able to grant exactly the s
 require, to a machine client the authorizer accepts.
 """
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -147,3 +149,18 @@ def test_the_lambda_permissions_admit_only_this_api(translated: dict[str, Any]) 
         arn, variables = permission["SourceArn"]["Fn::Sub"]
         assert arn.startswith("arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}")
         assert variables["__ApiId__"] == {"Ref": "ItemsApi"}
+
+
+def test_the_access_log_names_the_caller_never_the_token(template: dict[str, Any]) -> None:
+    """Who called: the token's subject and client, as API Gateway verified them; why a request
+    was refused: the authorizer's error. Never a header (the token is one), body or query."""
+    log_format = template["Resources"]["ItemsApi"]["Properties"]["AccessLogSettings"]["Format"]
+    fields = json.loads(log_format)
+    assert fields["subject"] == "$context.authorizer.claims.sub"
+    assert fields["clientId"] == "$context.authorizer.claims.client_id"
+    assert fields["authorizerError"] == "$context.authorizer.error"
+    assert not [
+        v
+        for v in fields.values()
+        if re.search(r"header|body|querystring|claims\.(?!sub$|client_id$)", v, re.I)
+    ]
