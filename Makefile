@@ -238,13 +238,13 @@ lock: ## Re-pin src/requirements.txt (hashed) and requirements-dev.txt from thei
 	rm -rf .venv-lock
 
 .PHONY: scan
-scan: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint (no warnings) and checkov on the template and its translation
+scan: $(BIN)/.installed $(CHECKOV_VENV)/.installed ## cfn-lint (no warnings) and checkov (with tools/checkov's checks) on the template and its translation
 	$(BIN)/python -m tools.emulator.sam_template $(SCAN_DIR)/translated-dev.json
 	$(BIN)/python -m tools.emulator.sam_template $(SCAN_DIR)/translated-prod.json Stage=prod
 	$(BIN)/cfn-lint --regions $(AWS_DEFAULT_REGION) --include-checks I --non-zero-exit-code warning \
 	  -- template.yaml $(SCAN_DIR)/translated-dev.json $(SCAN_DIR)/translated-prod.json
 	CKV_SKIP_PACKAGE_UPDATE_CHECK=true $(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download \
-	  --framework cloudformation -f $(SCAN_DIR)/translated-dev.json
+	  --framework cloudformation --external-checks-dir tools/checkov -f $(SCAN_DIR)/translated-dev.json
 
 .PHONY: clean
 clean: ## Remove virtual environments, build output and caches

@@ -184,7 +184,7 @@ class Rewrite:
     at_most: int | None = None
 
 
-def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
+def rewrites(new: Names, overrides: dict[str, str]) -> list[Rewrite]:
     """Every project-specific value of the live files, and what the answers make of it.
 
     A rewrite that no longer matches fails the hook (and tests/infra/test_sam_init.py), so a change
@@ -222,15 +222,14 @@ def rewrites(new: Names, writer_role_arn: str) -> list[Rewrite]:
         ),
         Rewrite("Makefile", r"^\.PHONY: new-service\n(?:.+\n)*\n?", "", at_least=0, at_most=1),
     ]
-    if writer_role_arn:
+    if overrides:  # template parameters the answers set, for dev and prod alike
+        added = " ".join(f"{name}={value}" for name, value in overrides.items())
         found.append(
             Rewrite(
                 "samconfig.toml",
                 r'(?<=^parameter_overrides = ")[^"\n]*(?="$)',
                 # The whole value is matched here, so the stack names in it are renamed here too.
-                lambda overrides: (
-                    f"{overrides.replace(SOURCE.slug, new.slug)} WriterRoleArn={writer_role_arn}"
-                ),
+                lambda current: f"{current.replace(SOURCE.slug, new.slug)} {added}",
                 at_least=2,  # [default] (dev) and [prod]
                 at_most=2,
             )
@@ -316,6 +315,10 @@ YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 REGION = re.compile(r"[a-z]{2}-[a-z]+-\d{1,2}")
 # The template's own AllowedPattern for WriterRoleArn.
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+# The template's JwtIssuer pattern, without what samconfig.toml's parameter_overrides cannot hold
+# unquoted (spaces, quotes); the same for an audience.
+ISSUER = re.compile(r"https://[^\s\"'\\]+")
+AUDIENCE = re.compile(r"[^\s\"'\\]{1,256}")
 
 
 @dataclass(frozen=True)
@@ -323,6 +326,17 @@ class Answers:
     names: Names
     writer_role_arn: str
     source: Path
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+
+    def overrides(self) -> dict[str, str]:
+        """The template parameters these answers set (none: the template's defaults)."""
+        values = {
+            "WriterRoleArn": self.writer_role_arn,
+            "JwtIssuer": self.jwt_issuer,
+            "JwtAudience": self.jwt_audience,
+        }
+        return {name: value for name, value in values.items() if value}
 
 
 def answers_from(context: dict[str, Any]) -> Answers:
@@ -333,7 +347,13 @@ def answers_from(context: dict[str, Any]) -> Answers:
         namespace=str(context["__metrics_namespace"]).strip(),
         region=str(context["aws_region"]).strip(),
     )
-    return Answers(names, str(context["writer_role_arn"]).strip(), _source(context["_repo_dir"]))
+    return Answers(
+        names,
+        str(context["writer_role_arn"]).strip(),
+        _source(context["_repo_dir"]),
+        jwt_issuer=str(context.get("jwt_issuer", "")).strip(),
+        jwt_audience=str(context.get("jwt_audience", "")).strip(),
+    )
 
 
 def _source(repo_dir: str) -> Path:
@@ -374,6 +394,18 @@ def problems_with(answers: Answers) -> list[str]:
             f"writer role {answers.writer_role_arn!r}: empty, or an IAM role ARN such as "
             "arn:aws:iam::123456789012:role/exports-writer"
         )
+    if answers.jwt_issuer and not ISSUER.fullmatch(answers.jwt_issuer):
+        problems.append(
+            f"JWT issuer {answers.jwt_issuer!r}: empty (the stack's own Cognito user pool), or "
+            "the https:// URL a token's iss claim holds, such as https://example.eu.auth0.com/"
+        )
+    if bool(answers.jwt_issuer) != bool(answers.jwt_audience) or (
+        answers.jwt_audience and not AUDIENCE.fullmatch(answers.jwt_audience)
+    ):
+        problems.append(
+            f"JWT audience {answers.jwt_audience!r}: required with an issuer (the aud, or the "
+            "client_id, its tokens carry; no spaces or quotes), and empty without one"
+        )
     if not (answers.source / "cookiecutter.json").is_file():
         problems.append(f"the template's folder {answers.source} has no cookiecutter.json")
     return problems
@@ -390,9 +422,7 @@ def generate(answers: Answers, target: Path) -> list[str]:
     (target / PLACEHOLDER).unlink(missing_ok=True)
     names = live_files(answers.source, target)
     copy_files(answers.source, target, names)
-    problems, changed = apply_rewrites(
-        target, names, rewrites(answers.names, answers.writer_role_arn)
-    )
+    problems, changed = apply_rewrites(target, names, rewrites(answers.names, answers.overrides()))
     if not problems:
         sys.stderr.write(
             "".join(
@@ -416,11 +446,17 @@ def main() -> int:
         if answers.writer_role_arn
         else "through a writer role the stack creates"
     )
+    callers = (
+        f"tokens from {answers.jwt_issuer} for {answers.jwt_audience} (samconfig.toml)"
+        if answers.jwt_issuer
+        else "tokens from a Cognito user pool the stack creates (README: Authentication)"
+    )
     sys.stdout.write(
         f"\n{names.project} is in {target}, made from {answers.source}:\n"
         f"  stacks   {names.slug}-dev and {names.slug}-prod in {names.region}\n"
         f"  service  {names.service} (metrics namespace {names.namespace})\n"
         f"  exports  {writer}\n"
+        f"  callers  {callers}\n"
         f"Next: cd {target.name} && make test && make invoke\n"
     )
     return 0

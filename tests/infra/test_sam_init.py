@@ -41,6 +41,8 @@ ANSWERS = {
     "service_name": "ledger-exports",
     "aws_region": "ap-southeast-2",
     "writer_role_arn": ARN,
+    "jwt_issuer": "https://ledger-eu.eu.auth0.com/",
+    "jwt_audience": "https://exports.ledger.example.com",
 }
 SLUG = "ledger-exports-eu-central"  # 25 characters, the longest the stack names leave room for
 NAMESPACE = "LedgerExports"  # the service name in CamelCase
@@ -241,6 +243,7 @@ def test_no_name_of_this_project_or_of_the_template_is_left(render: Render) -> N
 
 def test_the_stacks_are_named_after_the_project_in_its_region(render: Render) -> None:
     samconfig = tomllib.loads((render.project / "samconfig.toml").read_text())
+    template = sam_template.load(render.project / "template.yaml")
     for environment, stage in (("default", "dev"), ("prod", "prod")):
         config = samconfig[environment]
         assert config["global"]["parameters"]["stack_name"] == f"{SLUG}-{stage}"
@@ -249,7 +252,15 @@ def test_the_stacks_are_named_after_the_project_in_its_region(render: Render) ->
         overrides = config["deploy"]["parameters"]["parameter_overrides"].split()
         assert overrides[0] == f"Stage={stage}"
         assert f"RolesBoundaryPolicy={SLUG}-{stage}-roles-boundary" in overrides
-        assert overrides[-1] == f"WriterRoleArn={ARN}"  # the cross-account writer, dev and prod
+        # The cross-account writer and the team's token issuer, dev and prod.
+        assert overrides[-3:] == [
+            f"WriterRoleArn={ARN}",
+            f"JwtIssuer={ANSWERS['jwt_issuer']}",
+            f"JwtAudience={ANSWERS['jwt_audience']}",
+        ]
+        parameters = template["Parameters"]
+        for name, value in (override.split("=", 1) for override in overrides):
+            assert re.fullmatch(parameters[name].get("AllowedPattern", ".*"), value), name
 
     bootstrap = sam_template.load(render.project / "deploy" / "bootstrap.yaml")
     assert bootstrap["Parameters"]["AppStackName"]["Default"] == f"{SLUG}-dev"
@@ -276,6 +287,7 @@ def test_the_project_calls_itself_by_its_name(render: Render) -> None:
     assert readme.startswith(f"# {ANSWERS['project_name']}: ")
     assert f"--stack-name {SLUG}-dev" in readme
     assert f"{SLUG}-dev and {SLUG}-prod in {ANSWERS['aws_region']}" in render.output
+    assert f"callers  tokens from {ANSWERS['jwt_issuer']} for" in render.output
 
 
 # --- The project works ----------------------------------------------------------------------------
@@ -346,6 +358,8 @@ def test_answers_the_template_cannot_take_stop_sam_init_and_leave_nothing(
         "service_name": "off",  # YAML would read a boolean
         "aws_region": "cn-north-1",  # another partition: the events' ARNs say arn:aws
         "writer_role_arn": "exports-writer",  # a name, not an ARN
+        "jwt_issuer": "http://issuer.example.com/",  # API Gateway fetches keys over https only
+        "jwt_audience": "",  # an issuer's every token, for any application, would do
     }
     result = _sam_init(sam, ROOT, answers, tmp_path)
     assert result.returncode != 0
@@ -355,5 +369,7 @@ def test_answers_the_template_cannot_take_stop_sam_init_and_leave_nothing(
         "service name",
         "AWS region",
         "writer role",
+        "JWT issuer",
+        "JWT audience",
     ]
     assert list((tmp_path / "out").iterdir()) == []

@@ -10,6 +10,7 @@
   message before its dead-letter queue would.
 """
 
+import copy
 import json
 import os
 import subprocess
@@ -28,8 +29,15 @@ PARAMETER_SETS = {
     "dev": {},
     "prod": {"Stage": "prod", "LogRetentionDays": "365"},
     "cross-account": {"WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer"},
+    "external-issuer": {
+        "JwtIssuer": "https://example-tenant.eu.auth0.com/",
+        "JwtAudience": "https://items.example.com",
+        "CorsAllowOrigins": "https://app.example.com,https://admin.example.com",
+    },
 }
-CHECKOV_SCOPE = ["--framework", "cloudformation", "--file"]
+CHECKOV_CHECKS = ROOT / "tools" / "checkov"
+CHECKOV_SCOPE = ["--framework", "cloudformation", "--external-checks-dir", str(CHECKOV_CHECKS)]
+CHECKOV_SCOPE += ["--file"]
 STATEFUL = {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::Logs::LogGroup"}
 
 
@@ -105,6 +113,43 @@ def test_checkov_fails_nothing_in_the_translation(
     assert skipped == _suppressions(translations["dev"]), (
         "every suppression is used, and only those"
     )
+    passed = {(c["check_id"], c["resource"]) for c in report["results"]["passed_checks"]}
+    assert ("CKV_ITEMS_1", "AWS::ApiGatewayV2::Api.ItemsApi") in passed, "the project's own check"
+
+
+def _without_route_auth(template: dict[str, Any], open_route: str | None) -> dict[str, Any]:
+    """The template with its API's authorizer gone (None) or one route opened to anyone."""
+    changed = copy.deepcopy(template)
+    if open_route is None:
+        del changed["Resources"]["ItemsApi"]["Properties"]["Auth"]
+        for function in sam_template.functions(changed).values():
+            for event in function["Properties"].get("Events", {}).values():
+                event["Properties"].pop("Auth", None)
+    else:
+        function = changed["Resources"][open_route]["Properties"]
+        for event in function["Events"].values():
+            event["Properties"]["Auth"] = {"Authorizer": "NONE"}
+    return changed
+
+
+@pytest.mark.skipif(
+    not CHECKOV.exists() and not os.environ.get("CI"),
+    reason="checkov lives in .venv-checkov: `make scan` (or `make test`) builds it",
+)
+@pytest.mark.parametrize(
+    "open_route", [None, "ExportItemFunction"], ids=["no-authorizer", "one-route-open"]
+)
+def test_checkov_fails_an_api_with_a_route_open_to_anyone(
+    template: dict[str, Any], tmp_path: Path, open_route: str | None
+) -> None:
+    """checkov's own route check (CKV_AWS_309) is Terraform's only; tools/checkov's covers SAM."""
+    path = tmp_path / "translated.json"
+    path.write_text(json.dumps(sam_template.translate(_without_route_auth(template, open_route))))
+    failed = {
+        (check["check_id"], check["resource"])
+        for check in _checkov(path)["results"]["failed_checks"]
+    }
+    assert failed == {("CKV_ITEMS_1", "AWS::ApiGatewayV2::Api.ItemsApi")}
 
 
 def _suppressions(translated: dict[str, Any]) -> set[tuple[str, str]]:

@@ -35,6 +35,11 @@ PARAMETER_SETS = {
         "WriterViaRoleArn": "arn:aws:iam::111122223333:role/hub",
         "WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer",
     },
+    "external-issuer-cors": {
+        "JwtIssuer": "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000000/v2.0",
+        "JwtAudience": "api://items",
+        "CorsAllowOrigins": "https://app.example.com",
+    },
 }
 
 

@@ -459,6 +459,18 @@ def test_the_provisioned_copy_drops_only_what_lambda_or_moto_own(local: LocalAws
         assert any(
             f"refers to {function_id}" in reason for reason in deployment.not_created.values()
         )
+    # moto's CloudFormation creates no Cognito resource: the issuer is skipped, and says so; the
+    # rest of the stack is provisioned all the same.
+    issuer = {k for k, kind in deployment.resource_types.items() if kind.startswith("AWS::Cognito")}
+    assert issuer == {
+        "ItemsUserPool",
+        "ItemsResourceServer",
+        "ItemsUserPoolDomain",
+        "MachineClient",
+    }
+    for logical_id in issuer:
+        assert logical_id not in created
+        assert "moto's CloudFormation cannot create it" in deployment.not_created[logical_id]
 
 
 def test_only_the_copy_lets_the_runner_assume_the_function_roles(local: LocalAws) -> None:

@@ -18,7 +18,7 @@ class ItemNotFoundError(Exception):
         self.item_id = item_id
 
 
-class UnidentifiedCallerError(PermissionError):
+class UnidentifiedCallerError(Exception):
     """A verified token that names neither a subject nor a client: no one to answer for."""
 
     def __init__(self) -> None:

@@ -1,0 +1,1 @@
+"""Project checks for checkov (``--external-checks-dir tools/checkov``), run in its own venv."""
