@@ -1,9 +1,10 @@
 """schemathesis against ``make api`` with api/openapi.yaml: no server error, no answer outside it.
 
-Bounded: a fixed number of examples per operation, derandomized (the same cases every run, so a
-failure reproduces), no deadline per example (a cold start is slower than a warm call). The
-token carries every scope, so the fuzzing reaches the functions; the authorizer's refusals are
-tests/e2e/test_local_api.py's.
+Valid inputs (what the document allows) and invalid ones (what it forbids, which must get one of
+its 4xx answers, never a 5xx). Bounded: a fixed number of examples per operation, derandomized
+(the same cases every run, so a failure reproduces), no deadline per example (a cold start is
+slower than a warm call): about 30 s. The token carries every scope, so the fuzzing reaches the
+functions; the authorizer's refusals are tests/e2e/test_local_api.py's.
 """
 
 from collections.abc import Iterator

@@ -6,6 +6,7 @@ One local API (and embedded AWS) serves the module: template.yaml's routes plus 
 
 import base64
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -235,6 +236,21 @@ def test_a_function_error_is_named_in_the_access_log(served: local_api.RunningAp
     )
 
 
+def test_an_issuer_whose_keys_cannot_be_fetched_admits_no_one(
+    served: local_api.RunningApi,
+) -> None:
+    """A JWKS URL nothing answers at (a closed port) refuses the token; it is no API error."""
+    from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
+
+    issuer = served.issuer
+    keys = jwks_keys("http://127.0.0.1:9/.well-known/jwks.json", timeout_seconds=1)
+    verifier = JwtVerifier("authorization", issuer.issuer, (issuer.audience,), keys)
+    token = issuer.token([READ])
+    with pytest.raises(DeniedError) as denied:
+        verifier.authorize({"authorization": f"Bearer {token}"}, (), time.time())
+    assert denied.value.status == 401
+
+
 def test_the_issuers_keys_are_served_as_a_jwks(served: local_api.RunningApi) -> None:
     answer = call(served.url, "GET", "/.well-known/jwks.json")
     assert answer.json() == served.issuer.jwks
@@ -446,3 +462,27 @@ def test_the_issuer_key_is_kept_private(tmp_path: Path) -> None:
     LocalIssuer.load(tmp_path)
     assert (tmp_path / "private-key.pem").stat().st_mode & 0o777 == 0o600
     assert LocalIssuer.load(tmp_path).public_jwk == LocalIssuer.load(tmp_path).public_jwk
+
+
+# --- make api, the command ----------------------------------------------------------------------
+
+
+def test_make_api_prints_its_url_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "tools.emulator.local_api", "--no-build"]
+    command += ["--key-directory", str(tmp_path / "issuer")]
+    server = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), server.stderr.read() if server.stderr else ""
+        token = LocalIssuer.load(tmp_path / "issuer").token([READ])
+        assert call(url, "GET", "/items/42", token=token).json() == _seeded("42")
+        assert call(url, "GET", "/nothing-here").status == 404
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert "GET /items/{item_id} -> GetItemFunction" in stderr
+    assert token not in stderr

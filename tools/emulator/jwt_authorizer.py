@@ -13,6 +13,8 @@ flattens them) and the token's scopes.
 from __future__ import annotations
 
 import json
+import threading
+import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -164,11 +166,31 @@ def flattened(value: Any) -> str:  # noqa: ANN401 - any JSON claim
     return json.dumps(value)
 
 
-def jwks_keys(jwks_url: str) -> KeyLookup:
-    """Keys fetched from the issuer's JWKS URL and cached, as API Gateway caches them."""
-    client = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=7200, timeout=5)
+def jwks_keys(jwks_url: str, timeout_seconds: float = 5.0) -> KeyLookup:
+    """Keys fetched from the issuer's JWKS URL and cached, as API Gateway caches an issuer's keys;
+    a ``kid`` not in the cache fetches the set again (the issuer may have rotated its key).
+
+    Fetched without any proxy the environment names: the local issuer is this machine.
+    """
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    cache: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def fetch() -> None:
+        try:
+            with opener.open(jwks_url, timeout=timeout_seconds) as response:
+                keys = jwt.PyJWKSet.from_dict(json.loads(response.read()))
+        except (OSError, ValueError, jwt.PyJWKSetError) as error:
+            raise jwt.PyJWKClientError(f"cannot read the JWKS at {jwks_url}: {error}") from None
+        cache.clear()
+        cache.update({key.key_id: key.key for key in keys.keys if key.key_id})
 
     def key(kid: str) -> Any:  # noqa: ANN401 - a cryptography public key
-        return client.get_signing_key(kid).key
+        with lock:
+            if kid not in cache:
+                fetch()
+            if kid not in cache:
+                raise jwt.PyJWKClientError(f"no key {kid!r} in the issuer's JWKS")
+            return cache[kid]
 
     return key

@@ -60,7 +60,7 @@ from tools.emulator.http_payload import (
     request_id,
 )
 from tools.emulator.jwt_authorizer import DeniedError, JwtVerifier, jwks_keys
-from tools.emulator.local_issuer import LocalIssuer
+from tools.emulator.local_issuer import KEY_DIRECTORY, LocalIssuer
 from tools.emulator.local_lambda import LocalAws
 
 PROGRAM = "api"
@@ -68,7 +68,6 @@ JWKS_PATH = "/.well-known/jwks.json"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """HTTP API's payload quota: a larger request is 413 before any route runs."""
 API_ID = "localapi"
-INFO_FILE = sam_template.ROOT / ".aws-local" / "api.json"
 
 
 @dataclass(frozen=True)
@@ -361,6 +360,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-build", action="store_true", help="run src/, not the sam build artifact"
     )
+    parser.add_argument(
+        "--key-directory",
+        type=Path,
+        default=KEY_DIRECTORY,
+        help="the local issuer's key (%(default)s), as make token's",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     return parser
 
@@ -385,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("samtranslator").setLevel(logging.ERROR)
         template = arguments.template.resolve()
         seed_file = arguments.seed or invoke_inputs.events_dir(template) / "seed.json"
-        issuer = LocalIssuer.load()
+        issuer = LocalIssuer.load(arguments.key_directory)
         with running(
             template,
             issuer=issuer,
@@ -396,10 +401,6 @@ def main(argv: list[str] | None = None) -> int:
             use_build=not arguments.no_build,
             access_log=lambda line: print(line, file=sys.stderr, flush=True),
         ) as served:
-            INFO_FILE.parent.mkdir(parents=True, exist_ok=True)
-            INFO_FILE.write_text(
-                json.dumps({"url": served.url, "issuer": issuer.issuer}, indent=2) + "\n"
-            )
             print(served.url, flush=True)
             for warning in served.api.warnings:
                 _say(f"warning: {warning}")
