@@ -12,10 +12,14 @@ from tools.e2e.deployed import DeployedTarget
 from tools.e2e.target import Target
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def target() -> Iterator[Target]:
     """Offline: the template in the embedded AWS. ``make e2e ENV=... PROFILE=...``: that stack,
-    reached with a session from the profile (or, without one, the environment's credentials)."""
+    reached with a session from the profile (or, without one, the environment's credentials).
+
+    One per test module, not per session: an in-process ``mock_aws`` (another file's tests, in the
+    same worker) resets every moto backend of the process when it ends, the embedded server's
+    included, and a stack kept for the whole session would lose its tables and queues."""
     if DEPLOYED_STACK:
         session = boto3.Session(
             profile_name=os.environ.get("E2E_PROFILE") or None,
