@@ -202,7 +202,10 @@ def test_a_run_that_dies_around_completing_an_upload_neither_reads_nor_writes_ag
 
 def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
     run = new_run("shared", stack.exports)
-    assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) == run  # recorded
+    # Recorded, with when it started: what the run's age (its alarm's metric) counts from.
+    assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) == replace(
+        run, created_at=1000
+    )
     assert stack.runs.claim(run, "request-2", now=1100, lease_seconds=360) is None
     assert stack.runs.claim(run, "request-1", now=1100, lease_seconds=360) is not None
 
@@ -215,6 +218,7 @@ def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
     resumed = stack.runs.claim(run, "request-3", now=1501, lease_seconds=360)
     assert resumed is not None
     assert resumed.segments == [progressed, *run.segments[1:]]  # saved progress, not ``run``'s
+    assert resumed.created_at == 1000  # a resumed run keeps its first claim's time
 
 
 def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
@@ -223,7 +227,9 @@ def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
     final = [replace(segment, items=3, done=True) for segment in run.segments]
     stack.runs.finish("done", "request-1", "manifest.json", final)
     finished = stack.runs.claim(run, "request-2", now=5000, lease_seconds=360)
-    assert finished == ExportRun("done", final, complete=True, manifest_key="manifest.json")
+    assert finished == ExportRun(
+        "done", final, complete=True, manifest_key="manifest.json", created_at=1000
+    )
     with pytest.raises(LeaseLostError):  # request-2 was not given the lease
         stack.runs.save_segment("done", "request-2", 0, SegmentProgress(key="x"))
 
