@@ -202,8 +202,10 @@ def test_a_run_that_dies_around_completing_an_upload_neither_reads_nor_writes_ag
 
 def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
     run = new_run("shared", stack.exports)
-    recorded = stack.runs.claim(run, "request-1", now=1000, lease_seconds=360)
-    assert recorded == replace(run, created_at=1000)  # recorded, with the time it was first claimed
+    # Recorded, with when it started: what the run's age (its alarm's metric) counts from.
+    assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) == replace(
+        run, created_at=1000
+    )
     assert stack.runs.claim(run, "request-2", now=1100, lease_seconds=360) is None
     assert stack.runs.claim(run, "request-1", now=1100, lease_seconds=360) is not None
 
@@ -216,6 +218,7 @@ def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
     resumed = stack.runs.claim(run, "request-3", now=1501, lease_seconds=360)
     assert resumed is not None
     assert resumed.segments == [progressed, *run.segments[1:]]  # saved progress, not ``run``'s
+    assert resumed.created_at == 1000  # a resumed run keeps its first claim's time
 
 
 def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
