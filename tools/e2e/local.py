@@ -61,7 +61,9 @@ def _mappings(template: dict[str, Any]) -> list[_Mapping]:
 class LocalTarget:
     """The stack in the embedded AWS behind the local HTTP API; build it with :func:`started`."""
 
-    def __init__(self, local: LocalAws, api: local_api.RunningApi) -> None:
+    def __init__(
+        self, local: LocalAws, api: local_api.RunningApi, *, use_build: bool = False
+    ) -> None:
         self.local = local
         """The embedded AWS and the stack in it, for tests that look behind the doors."""
         self._api = api
@@ -72,6 +74,7 @@ class LocalTarget:
         """The local issuer whose tokens the API's authorizer accepts."""
         self._mappings = _mappings(sam_template.load(local.deployment.template_path))
         self._pools: dict[str, EnvironmentPool] = {}
+        self._use_build = use_build
         self._http = requests.Session()
         resources = local.deployment.resources
         self._bucket = resources["ExportsBucket"]
@@ -87,7 +90,9 @@ class LocalTarget:
         """``event`` in one of the function's warm environments (one init per environment)."""
         if function_id not in self._pools:
             function = self.local.function(function_id)
-            code = execution_environment.code_for(function, self.local.deployment.template_path)
+            code = execution_environment.code_for(
+                function, self.local.deployment.template_path, self._use_build
+            )
             variables, _ = local_lambda.function_variables(function, None)
             start = functools.partial(
                 WarmEnvironment, function, self.local.aws, code=code, variables=variables
@@ -218,13 +223,18 @@ def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, A
 
 
 @contextmanager
-def started(template_path: Path = sam_template.TEMPLATE) -> Iterator[LocalTarget]:
+def started(
+    template_path: Path = sam_template.TEMPLATE, *, use_build: bool = False
+) -> Iterator[LocalTarget]:
     """The template provisioned (unseeded: scenarios bring their own items) and served, until
-    exit; the local issuer's key lives only as long."""
+    exit; the local issuer's key lives only as long. The functions run CodeUri (``src/``), not a
+    ``sam build`` artifact that may be older, unless ``use_build``."""
     with ExitStack() as stack:
         keys = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="e2e-issuer-")))
         local = stack.enter_context(local_lambda.embedded(template_path, stack_name=STACK_NAME))
-        api = stack.enter_context(local_api.serve(local, issuer=LocalIssuer.load(keys)))
-        target = LocalTarget(local, api)
+        api = stack.enter_context(
+            local_api.serve(local, issuer=LocalIssuer.load(keys), use_build=use_build)
+        )
+        target = LocalTarget(local, api, use_build=use_build)
         stack.callback(target.close)
         yield target
