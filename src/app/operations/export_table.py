@@ -216,9 +216,10 @@ class _Segment:
         )
 
 
-def _check_part_bytes(part_bytes: int) -> None:
+def _checked_part_bytes(part_bytes: int) -> int:
     if part_bytes < MIN_PART_BYTES:
         raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
+    return part_bytes
 
 
 def new_run(run_id: str, exports: ExportsBucket, segments: int = SEGMENTS) -> ExportRun:
@@ -243,6 +244,9 @@ class TableExporter:
     """One invocation per segment (:meth:`start`, :meth:`run_segment`), not a thread each."""
     read_limit: Callable[[], ReadLimit] = ReadLimit
     """Builds each segment's read limit (``read_limit.read_limit``): none by default."""
+    part_bytes: int = MIN_PART_BYTES
+    """Parts are uploaded once they reach this (S3's minimum is the smallest allowed)."""
+    page_items: int = PAGE_ITEMS
 
     def run(
         self,
@@ -251,16 +255,16 @@ class TableExporter:
         *,
         seconds_left: Callable[[], float],
         lease_seconds: int,
-        part_bytes: int = MIN_PART_BYTES,
+        part_bytes: int | None = None,
         segments: int | None = None,
-        page_items: int = PAGE_ITEMS,
+        page_items: int | None = None,
     ) -> TableExportOutcome:
         """Start or resume run ``run_id``; queue a continuation if time runs out first.
 
         ``seconds_left`` is the time the invocation may still spend scanning; ``owner`` (the
         request id) holds the run's lease for ``lease_seconds``.
         """
-        _check_part_bytes(part_bytes)
+        part_bytes = _checked_part_bytes(part_bytes or self.part_bytes)
         run = self.runs.claim(
             new_run(run_id, self.exports, segments or self.segments),
             owner,
@@ -283,7 +287,7 @@ class TableExporter:
                 runs=self.runs,
                 out_of_time=lambda: seconds_left() <= 0,
                 part_bytes=part_bytes,
-                page_items=page_items,
+                page_items=page_items or self.page_items,
                 stop=stop,
                 read_limit=self.read_limit(),
             )
@@ -340,8 +344,8 @@ class TableExporter:
         *,
         seconds_left: Callable[[], float],
         lease_seconds: int,
-        part_bytes: int = MIN_PART_BYTES,
-        page_items: int = PAGE_ITEMS,
+        part_bytes: int | None = None,
+        page_items: int | None = None,
     ) -> TableExportOutcome:
         """Carry segment ``index`` of a fanned-out run on; the last segment to finish (or a
         redelivery of its message, if it died first) writes the manifest.
@@ -349,7 +353,7 @@ class TableExporter:
         Each step is safe to die after: the segment's message comes back and resumes from the
         last checkpoint; a finished segment's message only checks whether the run is complete.
         """
-        _check_part_bytes(part_bytes)
+        part_bytes = _checked_part_bytes(part_bytes or self.part_bytes)
         try:
             run = self.runs.claim_segment(run_id, index, owner, int(time.time()), lease_seconds)
         except UnknownSegmentError:
@@ -368,7 +372,7 @@ class TableExporter:
             runs=self.runs,
             out_of_time=lambda: seconds_left() <= 0,
             part_bytes=part_bytes,
-            page_items=page_items,
+            page_items=page_items or self.page_items,
             stop=threading.Event(),
             read_limit=self.read_limit(),
             segment_lease=True,

@@ -199,7 +199,12 @@ class ExportRunsTable:
             if _condition_failed(error):
                 return None
             raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
-        return _stored_run(run.run_id, response["Attributes"])
+        stored = response["Attributes"]
+        if stored["status"]["S"] != "complete":
+            return _stored_run(run.run_id, stored)
+        return replace(
+            _stored_run(run.run_id, stored), complete=True, manifest_key=stored["manifest_key"]["S"]
+        )
 
     def mark_dispatched(self, run_id: str) -> None:
         """Every segment's message is sent: a duplicate trigger sends none again."""
