@@ -180,6 +180,7 @@ BENCH_BUILD := .aws-sam/bench
 bench: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold starts, warm overhead, STS, memory, sizes, table export vs same-run baselines
 	$(SAM_VENV)/bin/sam build --build-dir $(BENCH_BUILD)/build --cache-dir $(BENCH_BUILD)/cache
 	$(BIN)/python -m bench --build-dir $(BENCH_BUILD)/build $(ARGS)
+	$(BIN)/python -m bench.table_export_scaleout --build-dir $(BENCH_BUILD)/build $(SCALEOUT_ARGS)
 
 # deploy and logs act on one samconfig.toml environment: ENV=dev is its [default], ENV=prod its
 # [prod]. Only the make command line sets ENV (a shell's own ENV variable means something else).

@@ -129,8 +129,8 @@ def _number(name: str, default: str) -> float:
 @cache
 def table_exporter() -> TableExporter:
     segments = _number("TABLE_EXPORT_SEGMENTS", "4")
-    if not segments.is_integer() or not 1 <= segments <= 1000:
-        raise ConfigurationError("TABLE_EXPORT_SEGMENTS must be a whole number from 1 to 1000")
+    if not segments.is_integer() or not 1 <= segments <= 100:  # the template's MaxValue
+        raise ConfigurationError("TABLE_EXPORT_SEGMENTS must be a whole number from 1 to 100")
     return TableExporter(
         items=items_table(),
         exports=exports_bucket(),

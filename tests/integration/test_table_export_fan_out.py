@@ -424,3 +424,27 @@ def test_a_read_limit_spaces_the_pages_by_the_capacity_they_consumed(
     assert pages > 5
     # moto counts every page as 1.0 unit: at 0.5 a second, 2 s a page, less the half-unit burst.
     assert sum(slept) == pytest.approx(2.0 * pages - 1.0)
+
+
+# --- The settings in the template --------------------------------------------------------------
+
+
+def test_the_template_sets_the_segments_the_fan_out_the_limit_and_the_concurrency(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    function = template["Resources"]["ExportTableFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert variables["TABLE_EXPORT_SEGMENTS"] == {"Ref": "TableExportSegments"}
+    assert variables["TABLE_EXPORT_FAN_OUT"] == {"Ref": "TableExportFanOut"}
+    assert variables["TABLE_EXPORT_READ_UNITS_PER_SEGMENT"] == {
+        "Ref": "TableExportReadUnitsPerSegment"
+    }
+    # Segment messages beyond the handler's cap would be refused: the template caps them alike.
+    assert (
+        parameters["TableExportSegments"]["MaxValue"]
+        == handler_module("ExportTableFunction").MAX_SEGMENTS
+    )
+    scaling = function["Events"]["Continuations"]["Properties"]["ScalingConfig"]
+    assert scaling == {"MaximumConcurrency": {"Ref": "TableExportConcurrency"}}
+    assert parameters["TableExportConcurrency"]["MinValue"] == 2  # Lambda's own minimum

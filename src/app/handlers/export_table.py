@@ -48,9 +48,10 @@ NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": ".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
-MAX_SEGMENTS = 1000
-"""DynamoDB's own limit on a parallel scan's TotalSegments is 1,000,000; the run's item (400 KB)
-holds each segment's progress, so far fewer fit."""
+MAX_SEGMENTS = 100
+"""DynamoDB allows a parallel scan 1,000,000 segments, but the run is one item (at most 400 KB)
+holding every segment's progress: about 300 bytes each, plus 36 bytes per uploaded part's ETag.
+A hundred segments leave room for the parts of a table of tens of gigabytes compressed."""
 RUN_AGE_METRIC = "TableExportRunAge"
 """Seconds since a run started, published each time it hands itself on to a continuation: the
 template's TableExportTooLongAlarm fires when a run is still continuing past its bound."""
