@@ -22,6 +22,7 @@ from functools import cache
 import boto3
 
 from app.operations import TableExporter
+from app.operations.read_limit import read_limit
 from app.services import (
     ContinuationQueue,
     Deployments,
@@ -115,14 +116,30 @@ def export_workers() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=EXPORT_WORKERS, thread_name_prefix="export")
 
 
+def _number(name: str, default: str) -> float:
+    raw = os.environ.get(name, "").strip() or default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"environment variable {name} must be a number, not {raw!r}"
+        ) from None
+
+
 @cache
 def table_exporter() -> TableExporter:
+    segments = _number("TABLE_EXPORT_SEGMENTS", "4")
+    if not segments.is_integer() or not 1 <= segments <= 1000:
+        raise ConfigurationError("TABLE_EXPORT_SEGMENTS must be a whole number from 1 to 1000")
     return TableExporter(
         items=items_table(),
         exports=exports_bucket(),
         runs=ExportRunsTable(base(), _require("RUNS_TABLE_NAME")),
         continuations=ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL")),
         workers=export_workers(),
+        segments=int(segments),
+        fan_out=os.environ.get("TABLE_EXPORT_FAN_OUT", "").strip().lower() == "true",
+        read_limit=read_limit(_number("TABLE_EXPORT_READ_UNITS_PER_SEGMENT", "0")),
     )
 
 

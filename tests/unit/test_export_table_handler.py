@@ -34,11 +34,21 @@ class _Context:
 class _Exporter:
     outcome: TableExportOutcome | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    fan_out: bool = False
 
     def run(self, run_id: str, owner: str, **kwargs: Any) -> TableExportOutcome:
-        self.calls.append({"run_id": run_id, "owner": owner, **kwargs})
+        return self._called(run_id=run_id, owner=owner, **kwargs)
+
+    def start(self, run_id: str, **kwargs: Any) -> TableExportOutcome:
+        return self._called(started=run_id, **kwargs)
+
+    def run_segment(self, run_id: str, index: int, owner: str, **kwargs: Any) -> TableExportOutcome:
+        return self._called(run_id=run_id, segment=index, owner=owner, **kwargs)
+
+    def _called(self, **call: Any) -> TableExportOutcome:
+        self.calls.append(call)
         if self.outcome is None:
-            raise LeaseLostError(run_id)
+            raise LeaseLostError(str(call.get("run_id")))
         return self.outcome
 
 
@@ -184,3 +194,24 @@ def test_the_answer_leaves_the_start_time_out(monkeypatch: pytest.MonkeyPatch) -
         response = export_table.lambda_handler({"run_id": "run.1"}, context)  # type: ignore[arg-type]
 
     assert response == {"run_id": "run.1", "status": "continuing", "items": 4, "manifest_key": None}
+
+
+@pytest.mark.parametrize("raw", [-1, 1000, "3", 2.0, True, None])
+def test_a_bad_segment_is_rejected(raw: object) -> None:
+    with pytest.raises(InvalidRequestError, match="segment must be a whole number"):
+        export_table._parse_segment(raw)
+
+
+def test_fanned_out_a_start_only_fans_out_and_a_segment_message_runs_its_segment() -> None:
+    exporter = _Exporter(TableExportOutcome("r", "fanned-out"), fan_out=True)
+    export_table._export("r", _Context(60_000), exporter, resend=True)  # type: ignore[arg-type]
+    export_table._export("r", _Context(60_000), exporter, 2)  # type: ignore[arg-type]
+    started, segment = exporter.calls
+    assert started == {"started": "r", "resend": True}
+    assert (segment["run_id"], segment["segment"], segment["owner"]) == ("r", 2, "req-1")
+    assert segment["lease_seconds"] == 60 + 60
+
+
+def test_a_segment_that_lost_its_lease_is_superseded_and_says_which() -> None:
+    outcome = export_table._export("r", _Context(60_000), _Exporter(), 3)  # type: ignore[arg-type]
+    assert outcome == TableExportOutcome("r", "superseded", segment=3)

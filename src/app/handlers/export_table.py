@@ -7,6 +7,9 @@
   continuation is acknowledged only when its run is complete or this invocation handed it on;
   one that finds the run leased (``busy``, ``superseded``) is reported as a batch item failure
   and comes back after the queue's visibility timeout, when the run is free or finished.
+* Fanned out (``TABLE_EXPORT_FAN_OUT``), a start only sends one ``{"run_id": "...", "segment":
+  i}`` per segment to that queue, and each segment runs, continues and is acknowledged on its
+  own, in as many concurrent invocations as the event source allows.
 """
 
 import os
@@ -45,6 +48,9 @@ NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": ".
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
+MAX_SEGMENTS = 1000
+"""DynamoDB's own limit on a parallel scan's TotalSegments is 1,000,000; the run's item (400 KB)
+holds each segment's progress, so far fewer fit."""
 RUN_AGE_METRIC = "TableExportRunAge"
 """Seconds since a run started, published each time it hands itself on to a continuation: the
 template's TableExportTooLongAlarm fires when a run is still continuing past its bound."""
@@ -56,6 +62,12 @@ def _parse_run_id(raw: object) -> str:
     return raw
 
 
+def _parse_segment(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < MAX_SEGMENTS:
+        raise InvalidRequestError(f"segment must be a whole number from 0 to {MAX_SEGMENTS - 1}")
+    return raw
+
+
 def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
     if event.get("source") == "aws.events" and isinstance(event.get("time"), str):
         return _parse_run_id("scheduled-" + re.sub(r"[^0-9A-Za-z]", "-", event["time"]))
@@ -64,18 +76,32 @@ def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
     return f"manual-{context.aws_request_id}"
 
 
-def _export(run_id: str, context: LambdaContext, exporter: TableExporter) -> TableExportOutcome:
+def _export(
+    run_id: str,
+    context: LambdaContext,
+    exporter: TableExporter,
+    segment: int | None = None,
+    *,
+    resend: bool = False,
+) -> TableExportOutcome:
+    """Run ``run_id`` (one ``segment`` of it, when fanned out), or fan it out."""
     remaining_seconds = context.get_remaining_time_in_millis() // 1000
+    limits: dict[str, Any] = {
+        "seconds_left": lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS,
+        "lease_seconds": remaining_seconds + 60,
+    }
     try:
-        outcome = exporter.run(
-            run_id,
-            context.aws_request_id,
-            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS,
-            lease_seconds=remaining_seconds + 60,
-        )
+        if segment is not None:
+            outcome = exporter.run_segment(run_id, segment, context.aws_request_id, **limits)
+        elif exporter.fan_out:
+            outcome = exporter.start(run_id, resend=resend)
+        else:
+            outcome = exporter.run(run_id, context.aws_request_id, **limits)
     except LeaseLostError:
-        logger.warning("another invocation took over the run", extra={"run_id": run_id})
-        return TableExportOutcome(run_id, "superseded")
+        logger.warning(
+            "another invocation took over the run", extra={"run_id": run_id, "segment": segment}
+        )
+        return TableExportOutcome(run_id, "superseded", segment=segment)
     logger.info("table export", extra=_answer(outcome))
     metrics.add_metric(name="TableExportItems", unit="Count", value=outcome.items)
     if outcome.status == "continuing" and outcome.started_at is not None:
@@ -86,6 +112,8 @@ def _export(run_id: str, context: LambdaContext, exporter: TableExporter) -> Tab
 def _answer(outcome: TableExportOutcome) -> dict[str, Any]:
     answer = asdict(outcome)
     del answer["started_at"]
+    if outcome.segment is None:
+        del answer["segment"]
     return answer
 
 
@@ -115,8 +143,14 @@ def handle(
 
         def continue_run(record: SQSRecord) -> None:
             with reported_failures(record.message_id):
-                document = parse_json_object(record.body, allowed=frozenset({"run_id"}))
-                outcome = export(_parse_run_id(document.get("run_id")))
+                document = parse_json_object(record.body, allowed=frozenset({"run_id", "segment"}))
+                segment = _parse_segment(document["segment"]) if "segment" in document else None
+                outcome = export(_parse_run_id(document.get("run_id")), segment=segment)
+            if outcome.status == "unknown":
+                logger.warning(
+                    "segment message for no segment of a fanned-out run; dropped",
+                    extra={"message_id": record.message_id, "run_id": outcome.run_id},
+                )
             if outcome.status in UNACKNOWLEDGED:
                 logger.info(
                     "run leased elsewhere; the continuation will be redelivered",
@@ -131,7 +165,10 @@ def handle(
             )
         )
     try:
-        return _answer(export(_run_id_for(event, context)))
+        # An operator naming a run resumes it: a fanned-out run's unfinished segments are sent
+        # again (a second trigger of a schedule sends none).
+        resend = "run_id" in event and event.get("source") != "aws.events"
+        return _answer(export(_run_id_for(event, context), resend=resend))
     except InvalidRequestError as error:
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
         return {"status": "rejected", "message": str(error)}

@@ -9,6 +9,10 @@ run that runs short of time resumes from the saved keys: nothing written twice, 
 A stopping run gives its lease back before queueing its continuation, so the continuation always
 finds the run free; a failing segment stops the others before the invocation raises; a segment
 whose upload S3 forgot starts again with a new one. The README's "whole-table export" has the rest.
+
+Fanned out (``fan_out``), a run is one message per segment on the continuation queue instead of
+threads in one invocation: each segment runs in an invocation of its own, under its own lease,
+resumes from its own continuation, and the last segment to finish writes the manifest.
 """
 
 import json
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO
 
+from app.operations.read_limit import ReadLimit
 from app.services import (
     ContinuationQueue,
     ExportRun,
@@ -32,6 +37,7 @@ from app.services import (
     SegmentProgress,
     UploadGoneError,
 )
+from app.services.errors import UnknownSegmentError
 from app.services.exact_json import dumps
 
 SEGMENTS = 4
@@ -47,9 +53,13 @@ class TableExportOutcome:
     run_id: str
     status: str
     """``complete`` (now or by an earlier invocation), ``continuing`` (the lease released and a
-    continuation queued) or ``busy`` (leased by another invocation)."""
+    continuation queued) or ``busy`` (leased by another invocation); fanned out, also
+    ``fanned-out`` (the segments' messages sent), ``running`` (sent by an earlier trigger),
+    ``segment-done`` (this segment finished, others have not) and ``unknown`` (no such segment)."""
     items: int = 0
     manifest_key: str | None = None
+    segment: int | None = None
+    """The segment a fanned-out invocation worked on."""
     started_at: int | None = field(default=None, compare=False)
     """When the run's first invocation claimed it (epoch seconds): how long a run has been
     continuing is what its alarm watches. Not part of the handler's answer."""
@@ -108,6 +118,9 @@ class _Segment:
     page_items: int
     stop: threading.Event
     """Set when any segment of the invocation fails: the others stop at their next safe point."""
+    read_limit: ReadLimit = field(default_factory=ReadLimit)
+    segment_lease: bool = False
+    """Saved under the segment's own lease (fanned out), not the run's."""
 
     def export(self, progress: SegmentProgress) -> SegmentProgress:
         """Carry the segment as far as time allows; returns its progress, saved (or, for a
@@ -137,6 +150,7 @@ class _Segment:
             # holds is read again on resume.
             while not (self.stop.is_set() or self.out_of_time()):
                 page = next(pages)
+                self.read_limit.spend(page.read_units)
                 part.add(page.items)
                 next_key = page.next_key
                 del page  # so that the next one is read with this one freed
@@ -197,7 +211,15 @@ class _Segment:
         return progress
 
     def _save(self, progress: SegmentProgress) -> None:
-        self.runs.save_segment(self.run_id, self.owner, self.index, progress)
+        self.runs.save_segment(
+            self.run_id, self.owner, self.index, progress, segment_lease=self.segment_lease
+        )
+
+
+def _checked_part_bytes(part_bytes: int) -> int:
+    if part_bytes < MIN_PART_BYTES:
+        raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
+    return part_bytes
 
 
 def new_run(run_id: str, exports: ExportsBucket, segments: int = SEGMENTS) -> ExportRun:
@@ -217,6 +239,14 @@ class TableExporter:
     runs: ExportRunsTable
     continuations: ContinuationQueue
     workers: Executor
+    segments: int = SEGMENTS
+    fan_out: bool = False
+    """One invocation per segment (:meth:`start`, :meth:`run_segment`), not a thread each."""
+    read_limit: Callable[[], ReadLimit] = ReadLimit
+    """Builds each segment's read limit (``read_limit.read_limit``): none by default."""
+    part_bytes: int = MIN_PART_BYTES
+    """Parts are uploaded once they reach this (S3's minimum is the smallest allowed)."""
+    page_items: int = PAGE_ITEMS
 
     def run(
         self,
@@ -225,19 +255,21 @@ class TableExporter:
         *,
         seconds_left: Callable[[], float],
         lease_seconds: int,
-        part_bytes: int = MIN_PART_BYTES,
-        segments: int = SEGMENTS,
-        page_items: int = PAGE_ITEMS,
+        part_bytes: int | None = None,
+        segments: int | None = None,
+        page_items: int | None = None,
     ) -> TableExportOutcome:
         """Start or resume run ``run_id``; queue a continuation if time runs out first.
 
         ``seconds_left`` is the time the invocation may still spend scanning; ``owner`` (the
         request id) holds the run's lease for ``lease_seconds``.
         """
-        if part_bytes < MIN_PART_BYTES:
-            raise ValueError(f"S3 needs parts of at least {MIN_PART_BYTES} bytes")
+        part_bytes = _checked_part_bytes(part_bytes or self.part_bytes)
         run = self.runs.claim(
-            new_run(run_id, self.exports, segments), owner, int(time.time()), lease_seconds
+            new_run(run_id, self.exports, segments or self.segments),
+            owner,
+            int(time.time()),
+            lease_seconds,
         )
         if run is None:
             return TableExportOutcome(run_id, "busy")
@@ -255,8 +287,9 @@ class TableExporter:
                 runs=self.runs,
                 out_of_time=lambda: seconds_left() <= 0,
                 part_bytes=part_bytes,
-                page_items=page_items,
+                page_items=page_items or self.page_items,
                 stop=stop,
+                read_limit=self.read_limit(),
             )
             for index in range(len(run.segments))
         ]
@@ -277,6 +310,90 @@ class TableExporter:
         manifest_key = self._write_manifest(run)
         self.runs.finish(run_id, owner, manifest_key, run.segments)
         return TableExportOutcome(run_id, "complete", run.items, manifest_key)
+
+    # --- Fanned out: a message, then an invocation, per segment -----------------------------------
+
+    def start(self, run_id: str, *, resend: bool = False) -> TableExportOutcome:
+        """Record run ``run_id`` and send one message per segment to the continuation queue.
+
+        Sent once: a second trigger of a dispatched run sends nothing (its messages would only
+        find their segments leased, again and again); ``resend`` (an operator resuming the run)
+        sends one for each unfinished segment, or, all finished, one for the manifest. Dying
+        before the run is marked dispatched sends them again on the retry: harmless duplicates.
+        """
+        segments = self.segments
+        run = self.runs.open_fan_out(new_run(run_id, self.exports, segments), int(time.time()))
+        if run is None:  # the id is an in-process run's
+            return TableExportOutcome(run_id, "busy")
+        if run.complete:
+            return TableExportOutcome(run_id, "complete", run.items, run.manifest_key)
+        if run.dispatched and not resend:
+            return TableExportOutcome(run_id, "running", run.items, started_at=run.created_at)
+        unfinished = [i for i, segment in enumerate(run.segments) if i not in run.finished]
+        for index in unfinished or [0]:
+            self.continuations.send_segment(run_id, index)
+        if not run.dispatched:
+            self.runs.mark_dispatched(run_id)
+        return TableExportOutcome(run_id, "fanned-out", run.items, started_at=run.created_at)
+
+    def run_segment(
+        self,
+        run_id: str,
+        index: int,
+        owner: str,
+        *,
+        seconds_left: Callable[[], float],
+        lease_seconds: int,
+        part_bytes: int | None = None,
+        page_items: int | None = None,
+    ) -> TableExportOutcome:
+        """Carry segment ``index`` of a fanned-out run on; the last segment to finish (or a
+        redelivery of its message, if it died first) writes the manifest.
+
+        Each step is safe to die after: the segment's message comes back and resumes from the
+        last checkpoint; a finished segment's message only checks whether the run is complete.
+        """
+        part_bytes = _checked_part_bytes(part_bytes or self.part_bytes)
+        try:
+            run = self.runs.claim_segment(run_id, index, owner, int(time.time()), lease_seconds)
+        except UnknownSegmentError:
+            return TableExportOutcome(run_id, "unknown", segment=index)
+        if run is None:
+            return TableExportOutcome(run_id, "busy", segment=index)
+        if run.complete:
+            return TableExportOutcome(run_id, "complete", run.items, run.manifest_key, index)
+        segment = _Segment(
+            run_id=run_id,
+            index=index,
+            total=len(run.segments),
+            owner=owner,
+            items=self.items,
+            exports=self.exports,
+            runs=self.runs,
+            out_of_time=lambda: seconds_left() <= 0,
+            part_bytes=part_bytes,
+            page_items=page_items or self.page_items,
+            stop=threading.Event(),
+            read_limit=self.read_limit(),
+            segment_lease=True,
+        )
+        progress = segment.export(run.segments[index])
+        if not progress.done:
+            # As in ``run``: released first, so the continuation never finds the segment leased.
+            self.runs.release_segment(run_id, owner, index, progress)
+            self.continuations.send_segment(run_id, index)
+            return TableExportOutcome(
+                run_id, "continuing", progress.items, started_at=run.created_at, segment=index
+            )
+        run = self.runs.finish_segment(run_id, owner, index, progress)
+        if len(run.finished) < len(run.segments):
+            return TableExportOutcome(run_id, "segment-done", progress.items, segment=index)
+        # Every segment is in the set, and DynamoDB added them one at a time: only this write
+        # saw it fill. Its redelivery (had this invocation died) or a duplicate of a finished
+        # segment's message may get here too; the manifest is a conditional put, written once.
+        manifest_key = self._write_manifest(run)
+        self.runs.complete_fanned_out(run_id, manifest_key)
+        return TableExportOutcome(run_id, "complete", run.items, manifest_key, index)
 
     def _write_manifest(self, run: ExportRun) -> str:
         key = f"{self.exports.prefix}table/{run.run_id}/manifest.json"

@@ -106,3 +106,7 @@ class IdempotencyConflictError(Exception):
 
 class LeaseLostError(Exception):
     """Another invocation took over this run (ours outlived its lease): stop without writing."""
+
+
+class UnknownSegmentError(LookupError):
+    """A segment message names no segment of a fanned-out run (gone by TTL, or never one)."""

@@ -91,6 +91,8 @@ class ScanPage:
     items: list[Item]
     next_key: dict[str, Any] | None
     """Where the next page starts (``LastEvaluatedKey``); ``None`` after the last page."""
+    read_units: float = 0.0
+    """The read capacity the page consumed, as DynamoDB counted it (what a read limit spends)."""
 
 
 class ItemsTable:
@@ -136,6 +138,7 @@ class ItemsTable:
             "TableName": self.table_name,
             "Segment": segment,
             "TotalSegments": total_segments,
+            "ReturnConsumedCapacity": "TOTAL",
         }
         if page_items is not None:
             request["Limit"] = page_items
@@ -160,4 +163,8 @@ class ItemsTable:
         raw_items: list[Mapping[str, Any]] = cast(Mapping[str, Any], response).get(
             _ITEMS_AS_SENT, response.get("Items", [])
         )
-        return ScanPage([_item(raw) for raw in raw_items], response.get("LastEvaluatedKey"))
+        return ScanPage(
+            [_item(raw) for raw in raw_items],
+            response.get("LastEvaluatedKey"),
+            float(response.get("ConsumedCapacity", {}).get("CapacityUnits", 0.0)),
+        )

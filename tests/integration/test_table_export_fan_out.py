@@ -1,0 +1,426 @@
+"""Fanned-out table exports: one invocation per segment, and every item still exactly once.
+
+The queue here is ExportTableQueue itself, played by :class:`_EventSource` the way Lambda's event
+source mapping plays it (BatchSize 1: receive, invoke ``handle``, delete unless reported failed).
+An invocation killed at any step leaves its message unacknowledged and its segment's lease held;
+the event source hands the message out again after the visibility timeout, by which time the
+lease has expired. Parts are scaled down (S3's 5 MiB minimum, in moto and in the export alike) so
+that a few hundred items make multipart uploads of several parts per segment.
+"""
+
+import base64
+import collections
+import gzip
+import json
+import random
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
+from typing import Any
+
+import moto.s3.models
+import pytest
+
+from app.operations import TableExporter, TableExportOutcome
+from app.operations import export_table as export_table_operation
+from app.operations.read_limit import TokenBucket
+from app.services import ScanPage
+from bench.fast_moto import fast_scan
+from tests.conftest import REGION, Stack
+from tests.handler_calls import context_for, handler_module
+from tools.emulator.seed import load_seed, put_items
+
+SMALL_PART = 64 * 1024
+VISIBILITY_SECONDS = 1800  # ExportTableQueue's; longer than a segment's lease (timeout + 60 s)
+_CONTEXT = context_for("ExportTableFunction")
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+class _KilledError(BaseException):
+    """The invocation is gone here (killed, out of memory, timed out): nothing of it runs on.
+
+    A BaseException, as a kill is no error the handler could report: the record stays
+    unacknowledged, and the lease stays held."""
+
+
+@dataclass
+class _Clock:
+    """The epoch seconds the export's leases are counted in: real ones plus what has passed."""
+
+    offset: float = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    clock = _Clock()
+    monkeypatch.setattr(export_table_operation, "time", SimpleNamespace(time=clock.time))
+    return clock
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", SMALL_PART)
+    monkeypatch.setattr(export_table_operation, "MIN_PART_BYTES", SMALL_PART)
+
+
+@pytest.fixture(autouse=True)
+def _fast_scan() -> Iterator[None]:
+    """moto's Scan serializer walks every attribute (milliseconds an item): the benchmark's faster
+    encoding of the same pages (``bench/fast_moto.py``, checked against moto's own)."""
+    with fast_scan():
+        yield
+
+
+@pytest.fixture
+def table(stack: Stack) -> list[str]:
+    """About 330 KB of incompressible items besides the seed: several parts a segment. Few
+    items (moto's scan walks the whole table for every page), and small pages."""
+    rng = random.Random(11)  # noqa: S311 - test data, not secrets
+    items = [
+        {"item_id": f"bulk-{index:04d}", "blob": base64.b64encode(rng.randbytes(2400)).decode()}
+        for index in range(100)
+    ]
+    put_items(stack.admin.client("dynamodb"), stack.items.table_name, items)
+    return sorted([item["item_id"] for item in items + load_seed()["ItemsTable"]])
+
+
+def _fanned_out(stack: Stack, segments: int = 2, part_bytes: int = SMALL_PART) -> TableExporter:
+    return replace(
+        stack.exporter, fan_out=True, segments=segments, part_bytes=part_bytes, page_items=6
+    )
+
+
+@dataclass
+class _EventSource:
+    """ExportTableQueue's event source mapping (BatchSize 1), one delivery at a time."""
+
+    stack: Stack
+    exporter: TableExporter
+    clock: _Clock
+    kills: int = 0
+    responses: list[dict[str, Any]] = field(default_factory=list)
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        context = replace(_CONTEXT, aws_request_id=str(uuid.uuid4()))  # a new invocation
+        return handler_module("ExportTableFunction").handle(event, context, exporter=self.exporter)
+
+    def start(self, run_id: str) -> dict[str, Any]:
+        """An operator's ``{"run_id": ...}``; Lambda retries an invocation that died."""
+        for _ in range(5):
+            try:
+                response: dict[str, Any] = self.invoke({"run_id": run_id})
+            except _KilledError:
+                self.kills += 1
+                continue
+            return response
+        raise AssertionError("the start never got through")
+
+    def deliver_one(self) -> bool:
+        sqs = self.stack.admin.client("sqs")
+        url = self.stack.continuations.queue_url
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)
+        if not received.get("Messages"):
+            return False
+        message = received["Messages"][0]
+        record = {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{url.rpartition('/')[2]}",
+            "awsRegion": REGION,
+        }
+        try:
+            response = self.invoke({"Records": [record]})
+        except _KilledError:
+            self.kills += 1
+            self.clock.offset += VISIBILITY_SECONDS  # the message comes back after this
+            return True
+        self.responses.append(response)
+        if response["batchItemFailures"]:
+            self.clock.offset += VISIBILITY_SECONDS
+        else:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return True
+
+    def drain(self, most: int = 100) -> None:
+        for _ in range(most):
+            if not self.deliver_one():
+                return
+        raise AssertionError(f"the queue still holds messages after {most} deliveries")
+
+
+def _versions(stack: Stack, prefix: str) -> dict[str, int]:
+    """How many versions each object under ``prefix`` has: a second write adds one."""
+    s3 = stack.admin.client("s3")
+    listed = s3.list_object_versions(Bucket=stack.exports.bucket_name, Prefix=prefix)
+    counts: dict[str, int] = {}
+    for version in listed.get("Versions", []):
+        counts[version["Key"]] = counts.get(version["Key"], 0) + 1
+    return counts
+
+
+def _assert_exported_once(stack: Stack, run_id: str, ids: list[str], segments: int) -> None:
+    """One manifest, one object a segment, each written once, every item in them exactly once."""
+    prefix = f"{stack.exports.prefix}table/{run_id}/"
+    manifest_key = prefix + "manifest.json"
+    assert _versions(stack, prefix) == {
+        manifest_key: 1,
+        **{f"{prefix}segment-{i}-of-{segments}.jsonl.gz": 1 for i in range(segments)},
+    }
+    s3 = stack.admin.client("s3")
+    bucket = stack.exports.bucket_name
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    exported: list[str] = []
+    for entry in manifest["objects"]:
+        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        lines = [json.loads(line)["item_id"] for line in gzip.decompress(body).splitlines()]
+        assert len(lines) == entry["items"]
+        exported += lines
+    assert sorted(exported) == ids
+    assert manifest["items"] == len(ids)
+    stored = stack.admin.client("dynamodb").get_item(
+        TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
+    )["Item"]
+    assert (stored["status"]["S"], stored["manifest_key"]["S"]) == ("complete", manifest_key)
+
+
+def test_a_start_sends_one_message_per_segment_and_each_runs_on_its_own(
+    stack: Stack, small_parts: None, table: list[str], clock: _Clock
+) -> None:
+    exporter = _fanned_out(stack, segments=2)
+    source = _EventSource(stack, exporter, clock)
+    started = source.start("fan")
+    assert (started["status"], started["run_id"]) == ("fanned-out", "fan")
+    source.drain()
+    _assert_exported_once(stack, "fan", table, segments=2)
+    outcomes = [record for record in source.responses if record["batchItemFailures"]]
+    assert outcomes == []
+    # Several parts a segment: the multipart path, not one put each.
+    objects = json.loads(
+        stack.admin.client("s3")
+        .get_object(Bucket=stack.exports.bucket_name, Key="exports/table/fan/manifest.json")["Body"]
+        .read()
+    )["objects"]
+    assert all(entry["parts"] >= 2 for entry in objects)
+
+
+def test_a_second_trigger_of_a_dispatched_run_sends_nothing_and_a_finished_run_answers_as_such(
+    stack: Stack, table: list[str], clock: _Clock
+) -> None:
+    exporter = _fanned_out(stack, part_bytes=export_table_operation.MIN_PART_BYTES)
+    assert exporter.start("sched").status == "fanned-out"
+    assert exporter.start("sched") == TableExportOutcome("sched", "running")
+    source = _EventSource(stack, exporter, clock)
+    source.drain()
+    assert len(source.responses) == 2  # the two segments' messages, no more
+    again = exporter.start("sched", resend=True)
+    assert (again.status, again.items) == ("complete", len(table))
+
+
+# --- Killed at every step ------------------------------------------------------------------------
+
+_STEPS = {
+    "runs": (
+        "open_fan_out",
+        "mark_dispatched",
+        "claim_segment",
+        "save_segment",
+        "release_segment",
+        "finish_segment",
+        "complete_fanned_out",
+    ),
+    "exports": ("put_new", "start_upload", "upload_part", "complete_upload"),
+    "continuations": ("send_segment",),
+}
+
+
+@dataclass
+class _Kill:
+    """Counts every step (a service call) of the export and kills the invocation at one."""
+
+    at: int | None = None
+    after: bool = False
+    steps: list[str] = field(default_factory=list)
+
+    def install(self, stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+        for service, methods in _STEPS.items():
+            target = getattr(stack, service)
+            for method in methods:
+                monkeypatch.setattr(target, method, self._wrap(method, getattr(target, method)))
+
+    def _wrap(self, name: str, call: Callable[..., Any]) -> Callable[..., Any]:
+        def step(*args: Any, **kwargs: Any) -> Any:
+            number = len(self.steps)
+            self.steps.append(name)
+            if number == self.at and not self.after:
+                raise _KilledError(name)
+            result = call(*args, **kwargs)
+            if number == self.at:
+                raise _KilledError(name)
+            return result
+
+        return step
+
+
+@pytest.mark.usefixtures("small_parts")
+@pytest.mark.parametrize(
+    "part_bytes", [SMALL_PART, 4 * 1024 * 1024], ids=["multipart", "one-put-a-segment"]
+)
+def test_an_invocation_killed_before_or_after_any_step_loses_and_doubles_nothing(
+    stack: Stack,
+    table: list[str],
+    clock: _Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    part_bytes: int,
+) -> None:
+    exporter = _fanned_out(stack, part_bytes=part_bytes)
+    kill = _Kill()
+    kill.install(stack, monkeypatch)
+    clean = _EventSource(stack, exporter, clock)
+    clean.start("clean")
+    clean.drain()
+    _assert_exported_once(stack, "clean", table, segments=2)
+    steps = list(kill.steps)
+    assert {"finish_segment", "complete_fanned_out", "send_segment"} <= set(steps)
+    if part_bytes == SMALL_PART:
+        assert steps.count("upload_part") >= 4
+    else:
+        assert "start_upload" not in steps
+
+    # Each kind of step, where it first and last happens (a segment's first part and its last,
+    # the finish that leaves the run open and the one that completes it...), before and after.
+    where = {name: [n for n, step in enumerate(steps) if step == name] for name in set(steps)}
+    chosen = sorted({n for numbers in where.values() for n in (numbers[0], numbers[-1])})
+    for number in chosen:
+        step = steps[number]
+        for after in (False, True):
+            run_id = f"kill-{number}-{'after' if after else 'before'}-{step}"
+            kill.at, kill.after, kill.steps = number, after, []
+            source = _EventSource(stack, exporter, clock)
+            source.start(run_id)
+            source.drain()
+            assert source.kills == 1, run_id
+            _assert_exported_once(stack, run_id, table, segments=2)
+
+
+# --- Concurrent segments ------------------------------------------------------------------------
+
+
+def _segment(exporter: TableExporter, run_id: str, index: int, owner: str) -> TableExportOutcome:
+    return exporter.run_segment(run_id, index, owner, seconds_left=lambda: 60.0, lease_seconds=360)
+
+
+def test_segments_that_finish_at_the_same_moment_write_the_manifest_once(
+    stack: Stack, table: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segments = 4
+    exporter = _fanned_out(stack, segments, export_table_operation.MIN_PART_BYTES)
+    assert exporter.start("race").status == "fanned-out"
+    all_done = threading.Barrier(segments, timeout=30)
+    finish_segment = stack.runs.finish_segment
+
+    def finish_together(*args: Any, **kwargs: Any) -> Any:
+        all_done.wait()  # every segment's last write at once
+        return finish_segment(*args, **kwargs)
+
+    monkeypatch.setattr(stack.runs, "finish_segment", finish_together)
+    futures = [  # four invocations at once (the pool has four threads)
+        stack.workers.submit(_segment, exporter, "race", index, f"request-{index}")
+        for index in range(segments)
+    ]
+    outcomes = sorted(future.result().status for future in futures)
+    assert outcomes == ["complete"] + ["segment-done"] * (segments - 1)
+    _assert_exported_once(stack, "race", table, segments)
+
+
+def test_a_duplicate_of_a_segment_at_work_is_busy_and_its_redelivery_after_it_is_done(
+    stack: Stack, table: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = _fanned_out(stack, 2, export_table_operation.MIN_PART_BYTES)
+    exporter.start("dup")
+    scan_pages = stack.items.scan_pages
+    duplicates: list[TableExportOutcome] = []
+
+    def with_a_duplicate_delivered(*args: Any, **kwargs: Any) -> Iterator[ScanPage]:
+        duplicates.append(_segment(exporter, "dup", 0, "request-duplicate"))
+        return scan_pages(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stack.items, "scan_pages", with_a_duplicate_delivered)
+        first = _segment(exporter, "dup", 0, "request-first")
+    assert duplicates == [TableExportOutcome("dup", "busy", segment=0)]
+    assert first.status == "segment-done"
+    again = _segment(exporter, "dup", 0, "request-redelivered")  # acknowledged, nothing redone
+    assert (again.status, again.segment) == ("segment-done", 0)
+    last = _segment(exporter, "dup", 1, "request-last")
+    assert last.status == "complete"
+    _assert_exported_once(stack, "dup", table, segments=2)
+
+
+def test_a_message_for_no_segment_is_dropped_not_retried(stack: Stack) -> None:
+    exporter = _fanned_out(stack, part_bytes=export_table_operation.MIN_PART_BYTES)
+    exporter.start("known")
+    assert _segment(exporter, "known", 7, "r").status == "unknown"
+    assert _segment(exporter, "never-started", 0, "r").status == "unknown"
+    assert exporter.run("known", "r", seconds_left=lambda: 60.0, lease_seconds=60).status == (
+        "busy"  # an in-process continuation never works on a fanned-out run
+    )
+
+
+# --- Flat memory, and a bounded read rate -------------------------------------------------------
+
+
+def test_a_segment_holds_one_page_at_a_time(
+    stack: Stack, small_parts: None, table: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exporter = _fanned_out(stack, 1)
+    exporter.start("flat")
+    scan_pages = stack.items.scan_pages
+    alive_at_each_read: list[int] = []
+
+    def watched(*args: Any, **kwargs: Any) -> Iterator[ScanPage]:
+        pages: list[weakref.ref[ScanPage]] = []
+        for page in scan_pages(*args, **kwargs):
+            alive_at_each_read.append(sum(ref() is not None for ref in pages))
+            pages.append(weakref.ref(page))
+            yield page
+            del page
+
+    monkeypatch.setattr(stack.items, "scan_pages", watched)
+    assert _segment(exporter, "flat", 0, "r").status == "complete"
+    assert len(alive_at_each_read) > 5
+    assert max(alive_at_each_read) == 0  # each page was let go before the next was read
+
+
+def test_a_read_limit_spaces_the_pages_by_the_capacity_they_consumed(
+    stack: Stack, small_parts: None, table: list[str], api_calls: collections.Counter[str]
+) -> None:
+    slept: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    exporter = replace(
+        _fanned_out(stack, 1),
+        read_limit=lambda: TokenBucket(0.5, clock=lambda: now[0], sleep=sleep),
+    )
+    exporter.start("limited")
+    outcome = _segment(exporter, "limited", 0, "r")
+    assert outcome.status == "complete"
+    pages = api_calls["dynamodb.Scan"]
+    assert pages > 5
+    # moto counts every page as 1.0 unit: at 0.5 a second, 2 s a page, less the half-unit burst.
+    assert sum(slept) == pytest.approx(2.0 * pages - 1.0)
