@@ -120,3 +120,21 @@ def test_a_subject_s3_metadata_cannot_hold_is_recorded_percent_encoded(
     recorded = _metadata(stack, json.loads(response["body"])["key"])["requested-by"]
     assert recorded.isascii()
     assert urllib.parse.unquote(recorded) == subject[:255]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    ["\N{GRINNING FACE}" * 255, "auth0|a\ud800b"],
+    ids=["255-four-byte-characters", "lone-surrogate"],
+)
+def test_any_subject_a_json_claim_can_hold_is_exported_within_s3s_2kb(
+    stack: Stack, context: LambdaContext, subject: str
+) -> None:
+    event = load_event("ExportItemFunction/created")
+    claims = event["requestContext"]["authorizer"]["jwt"]["claims"]
+    claims["sub"] = claims["client_id"] = subject
+    response = call("ExportItemFunction", event, stack, context)
+    assert response["statusCode"] == 201
+    metadata = _metadata(stack, json.loads(response["body"])["key"])
+    # S3 refuses user metadata over 2 KB (keys and values, in UTF-8 bytes); moto does not.
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items()) <= 2048

@@ -16,6 +16,7 @@ from app.operations import (
 )
 from app.operations.callers import MAX_CLAIM_CHARS, MAX_SCOPES_LOGGED
 from app.operations.requests import ExportRequest
+from app.services.exports import REQUEST_METADATA
 
 CLIENT = "4f2k8s1v6q0n3m7h9c5b2d1e0a"
 
@@ -121,14 +122,50 @@ def test_a_deep_value_is_refused_without_recursion() -> None:
         caller_from_api({"authorizer": deep})
 
 
-@given(st.text(min_size=1), st.text(min_size=1))
+# Any code point, lone surrogates included (JSON strings may carry them), often many bytes long.
+_any_character = st.characters(exclude_categories=())
+_claims_text = st.text(_any_character, min_size=1, max_size=20) | st.text(
+    _any_character, min_size=200, max_size=300
+)
+
+
+def _user_metadata_bytes(metadata: dict[str, str]) -> int:
+    """S3's measure of user metadata: the UTF-8 bytes of every key and value."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+@given(_claims_text, _claims_text)
 def test_what_s3_records_is_ascii_bounded_and_decodes_to_the_claim(sub: str, client: str) -> None:
     caller = caller_from_api(_context({"sub": sub, "client_id": client}))
     recorded = caller.recorded()
-    # S3 caps all user metadata at 2 KB, keys and values, with the fingerprint's 64 characters.
-    assert sum(len(k) + len(v) for k, v in recorded.items()) + 80 <= 2048
+    with_fingerprint = {**recorded, REQUEST_METADATA: "f" * 64}
+    assert _user_metadata_bytes(with_fingerprint) <= 2048
     assert all(v.isascii() and v.isprintable() for v in recorded.values())
-    assert urllib.parse.unquote(recorded["requested-by"]) == sub[:MAX_CLAIM_CHARS]
+    decoded = urllib.parse.unquote(recorded["requested-by"], errors="strict")
+    if not any("\ud800" <= c <= "\udfff" for c in sub):
+        # Whole characters, from the start: a prefix of the claim, all of it when it fits.
+        assert sub[:MAX_CLAIM_CHARS].startswith(decoded)
+        if len(urllib.parse.quote(sub[:MAX_CLAIM_CHARS], safe="")) <= 900:
+            assert decoded == sub[:MAX_CLAIM_CHARS]
+
+
+@pytest.mark.parametrize(
+    ("sub", "kept"),
+    [
+        ("\N{GRINNING FACE}" * 255, 75),  # 4 UTF-8 bytes, 12 characters encoded: 900 / 12
+        ("\N{LATIN SMALL LETTER E WITH ACUTE}" * 255, 150),  # 2 bytes, 6 characters
+        ("a" * 255, 255),
+    ],
+)
+def test_a_long_non_ascii_subject_is_cut_between_characters(sub: str, kept: int) -> None:
+    recorded = caller_from_api(_context({"sub": sub, "client_id": sub})).recorded()
+    assert urllib.parse.unquote(recorded["requested-by"]) == sub[:kept]
+    assert _user_metadata_bytes({**recorded, REQUEST_METADATA: "f" * 64}) <= 2048
+
+
+def test_a_lone_surrogate_is_recorded_as_its_escape() -> None:
+    recorded = caller_from_api(_context({"sub": "a\ud800b"})).recorded()
+    assert urllib.parse.unquote(recorded["requested-by"]) == "a\\ud800b"
 
 
 def test_huge_claims_are_logged_bounded() -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from tools.e2e.target import HttpResponse, NotYetError, StoredObject, TargetError
+from tools.e2e.target import HttpResponse, NotYetError, StoredObject, TargetError, send
 from tools.emulator import execution_environment, local_api, local_lambda, sam_template
 from tools.emulator.environment_pool import EnvironmentPool
 from tools.emulator.execution_environment import Invocation, WarmEnvironment
@@ -114,19 +114,10 @@ class LocalTarget:
         body: bytes | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> HttpResponse:
-        sent = dict(headers or {})
-        if token is not None:
-            sent["Authorization"] = f"Bearer {token}"
-        response = self._http.request(
-            method,
-            self.api_url + path.lstrip("/"),
-            data=body,
-            headers=sent,
-            timeout=HTTP_TIMEOUT,
-            allow_redirects=False,
+        url = self.api_url + path.lstrip("/")
+        return send(
+            self._http, url, method, token=token, body=body, headers=headers, timeout=HTTP_TIMEOUT
         )
-        lowered = {name.lower(): value for name, value in response.headers.items()}
-        return HttpResponse(response.status_code, lowered, response.content)
 
     # --- the other front doors ----------------------------------------------------------------
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
+import requests
+
 T = TypeVar("T")
 
 
@@ -104,3 +106,25 @@ class Target(Protocol):
         """``check()`` once it returns something other than None, within the target's bound;
         :class:`NotYetError` naming ``what`` otherwise."""
         ...
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    method: str,
+    *,
+    token: str | None,
+    body: bytes | None,
+    headers: Mapping[str, str] | None,
+    timeout: tuple[float, float],
+) -> HttpResponse:
+    """One request as both targets make it: a bearer token, no redirect followed, and the
+    response's headers lower-cased, as HTTP API's mapping gives them to any client."""
+    sent = dict(headers or {})
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    response = http.request(
+        method, url, data=body, headers=sent, timeout=timeout, allow_redirects=False
+    )
+    lowered = {name.lower(): value for name, value in response.headers.items()}
+    return HttpResponse(response.status_code, lowered, response.content)

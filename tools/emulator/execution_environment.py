@@ -218,6 +218,49 @@ def _timed_out(request_id: str, function: Function) -> Invocation:
     )
 
 
+def _start_worker(
+    function: Function,
+    aws: EmbeddedAws,
+    *,
+    code: Code,
+    variables: dict[str, str],
+    runtime_dir: Path,
+    events: list[Any] | None,
+    stderr: IO[str] | int | None,
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """A new execution environment's process, with the role's credentials and Lambda's
+    variables, and the job it is to be sent: ``events`` to run at once, or None to take them
+    one at a time from its stdin."""
+    environment = lambda_environment(
+        function, aws, code, variables, role_credentials(aws, function)
+    )
+    sys_path = (
+        [str(code.directory), str(runtime_dir)]
+        if code.from_build
+        else [str(code.directory), *_site_packages()]
+    )
+    job = {
+        "handler": function.handler,
+        "sys_path": sys_path,
+        "events": events,
+        "function_name": function.name,
+        "memory_mb": function.memory_mb,
+        "timeout_seconds": function.timeout_seconds,
+        "region": aws.region,
+        "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-I", "-S", str(WORKER)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=environment,
+        cwd=code.directory,
+        text=True,
+    )
+    return worker, job
+
+
 def run(
     function: Function,
     aws: EmbeddedAws,
@@ -234,33 +277,15 @@ def run(
     ``on_invocation`` sees each outcome as it happens (the CLI prints it at once). The worker's
     logs go to ``stderr`` (this process's by default).
     """
-    environment = lambda_environment(
-        function, aws, code, variables, role_credentials(aws, function)
-    )
     with _runtime_packages() as runtime_dir:
-        sys_path = (
-            [str(code.directory), str(runtime_dir)]
-            if code.from_build
-            else [str(code.directory), *_site_packages()]
-        )
-        job = {
-            "handler": function.handler,
-            "sys_path": sys_path,
-            "events": events,
-            "function_name": function.name,
-            "memory_mb": function.memory_mb,
-            "timeout_seconds": function.timeout_seconds,
-            "region": aws.region,
-            "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
-        }
-        worker = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        worker, job = _start_worker(
+            function,
+            aws,
+            code=code,
+            variables=variables,
+            runtime_dir=runtime_dir,
+            events=events,
             stderr=stderr,
-            env=environment,
-            cwd=code.directory,
-            text=True,
         )
         try:
             return _converse(worker, job, function, on_invocation)
@@ -344,34 +369,16 @@ class WarmEnvironment:
         self.function = function
         self.invocations = 0
         self._closed = False
-        environment = lambda_environment(
-            function, aws, code, variables, role_credentials(aws, function)
-        )
         self._runtime = _runtime_packages()
         runtime_dir = self._runtime.__enter__()
-        sys_path = (
-            [str(code.directory), str(runtime_dir)]
-            if code.from_build
-            else [str(code.directory), *_site_packages()]
-        )
-        job = {
-            "handler": function.handler,
-            "sys_path": sys_path,
-            "events": None,
-            "function_name": function.name,
-            "memory_mb": function.memory_mb,
-            "timeout_seconds": function.timeout_seconds,
-            "region": aws.region,
-            "log_stream_name": environment["AWS_LAMBDA_LOG_STREAM_NAME"],
-        }
-        self._worker = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
+        self._worker, job = _start_worker(
+            function,
+            aws,
+            code=code,
+            variables=variables,
+            runtime_dir=runtime_dir,
+            events=None,
             stderr=stderr,
-            env=environment,
-            cwd=code.directory,
-            text=True,
         )
         assert self._worker.stdin is not None  # noqa: S101 - Popen was asked for pipes
         assert self._worker.stdout is not None  # noqa: S101

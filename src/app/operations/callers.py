@@ -32,6 +32,11 @@ UNRECORDED = "-"
 """What ``requested-by``/``requested-client`` hold when no verified token named them."""
 _METADATA_SAFE = "!#$&'()*+,/:;=?@[]^`{|}"
 """Printable ASCII kept as is in S3 metadata; anything else (and ``%``) is percent-encoded."""
+MAX_METADATA_VALUE_CHARS = 900
+"""What one recorded value may take of S3's 2 KB of user metadata (keys and values, counted in
+UTF-8 bytes): two of these, their keys and the request fingerprint stay under it. A character
+percent-encodes to up to 12 ASCII characters, so the bound is on the encoded value, not the
+claim's characters: 255 non-ASCII characters would take 3 KB."""
 
 REQUESTED_BY = "requested-by"
 REQUESTED_CLIENT = "requested-client"
@@ -82,9 +87,22 @@ def _bounded(value: str | None) -> str | None:
 
 
 def _metadata_value(value: str | None) -> str:
+    """Percent-encoded UTF-8, cut between whole characters to fit its share of the 2 KB.
+
+    A lone surrogate (valid in a JSON string, not in UTF-8) is recorded as its backslash escape
+    rather than failing the export.
+    """
     if not value:
         return UNRECORDED
-    return quote(value[:MAX_CLAIM_CHARS], safe=_METADATA_SAFE)
+    encoded: list[str] = []
+    size = 0
+    for character in value[:MAX_CLAIM_CHARS]:
+        piece = quote(character, safe=_METADATA_SAFE, errors="backslashreplace")
+        size += len(piece)
+        if size > MAX_METADATA_VALUE_CHARS:
+            break
+        encoded.append(piece)
+    return "".join(encoded)
 
 
 def _object(value: object, name: str) -> Mapping[str, Any] | None:

@@ -16,18 +16,28 @@ MAX_ATTEMPTS = 3
 _MAX_BACKOFF_SECONDS_PER_RETRY = (1.0, 2.0)
 """Upper bounds of botocore's standard-mode jittered backoff before retry 1 and retry 2."""
 
-CLIENT_CONFIG = Config(
-    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-    read_timeout=READ_TIMEOUT_SECONDS,
-    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
-    tcp_keepalive=True,
-)
+
+def _bounded_config(read_timeout_seconds: float, max_attempts: int) -> Config:
+    return Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=read_timeout_seconds,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        tcp_keepalive=True,
+    )
+
+
+def _worst_case_seconds(read_timeout_seconds: float, max_attempts: int) -> float:
+    """Every attempt times out, with the longest backoff between them."""
+    attempts_time = max_attempts * (CONNECT_TIMEOUT_SECONDS + read_timeout_seconds)
+    return attempts_time + sum(_MAX_BACKOFF_SECONDS_PER_RETRY[: max_attempts - 1])
+
+
+CLIENT_CONFIG = _bounded_config(READ_TIMEOUT_SECONDS, MAX_ATTEMPTS)
 
 
 def worst_case_call_seconds() -> float:
     """Longest one call can take before botocore gives up: every attempt times out, plus backoff."""
-    attempts_time = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS)
-    return attempts_time + sum(_MAX_BACKOFF_SECONDS_PER_RETRY[: MAX_ATTEMPTS - 1])
+    return _worst_case_seconds(READ_TIMEOUT_SECONDS, MAX_ATTEMPTS)
 
 
 INVOKE_READ_TIMEOUT_SECONDS = 20.0
@@ -36,15 +46,9 @@ INVOKE_READ_TIMEOUT_SECONDS = 20.0
 INVOKE_MAX_ATTEMPTS = 2
 """A timed-out probe is tried once more; the probes read and never write, so a repeat is safe."""
 
-INVOKE_CONFIG = Config(
-    connect_timeout=CONNECT_TIMEOUT_SECONDS,
-    read_timeout=INVOKE_READ_TIMEOUT_SECONDS,
-    retries={"mode": "standard", "total_max_attempts": INVOKE_MAX_ATTEMPTS},
-    tcp_keepalive=True,
-)
+INVOKE_CONFIG = _bounded_config(INVOKE_READ_TIMEOUT_SECONDS, INVOKE_MAX_ATTEMPTS)
 
 
 def worst_case_invoke_seconds() -> float:
     """Longest one synchronous Invoke can take with :data:`INVOKE_CONFIG`."""
-    attempts_time = INVOKE_MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + INVOKE_READ_TIMEOUT_SECONDS)
-    return attempts_time + sum(_MAX_BACKOFF_SECONDS_PER_RETRY[: INVOKE_MAX_ATTEMPTS - 1])
+    return _worst_case_seconds(INVOKE_READ_TIMEOUT_SECONDS, INVOKE_MAX_ATTEMPTS)
