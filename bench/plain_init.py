@@ -23,7 +23,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +66,17 @@ CHILD_TIMEOUT_SECONDS = 120.0
 
 @dataclass
 class Runs:
-    """One function's paired runs: index *i* of each list comes from the same repetition."""
+    """One subject's runs of one function: index *i* of each list is repetition *i*, whose
+    baseline run is index *i* of the baseline's."""
 
     init_ms: list[float] = field(default_factory=list)
-    baseline_init_ms: list[float] = field(default_factory=list)
+    init_cpu_ms: list[float] = field(default_factory=list)
     first_ms: list[float] = field(default_factory=list)
-    baseline_first_ms: list[float] = field(default_factory=list)
     modules: int = 0
-    baseline_modules: int = 0
+
+
+Subjects = dict[str, Runs]
+"""By label: ``function`` (the build), ``baseline``, and any other build compared (``before``)."""
 
 
 def _fresh_event(function_id: str, tag: str) -> dict[str, Any]:
@@ -92,8 +97,8 @@ def run_one(
     variant: Variant,
     handler: str,
     event: dict[str, Any] | None,
-) -> tuple[float, float | None, int]:
-    """One fresh process: (init ms, first invocation ms or None, modules loaded after init)."""
+) -> tuple[float, float, float | None, int]:
+    """One fresh process: init ms, init CPU ms, first invocation ms (or None), modules loaded."""
     aws = envs.local.aws
     code = Code(variant.directory, from_build=variant.runtime_only)
     credentials = execution_environment.role_credentials(aws, function)
@@ -126,40 +131,40 @@ def run_one(
         raise RuntimeError(
             f"{function.logical_id} ({variant.label}) failed:\n{completed.stderr[-3000:]}"
         )
-    init_ms, first_ms, modules = completed.stdout.split()
-    return float(init_ms), None if first_ms == "-" else float(first_ms), int(modules)
+    init_ms, init_cpu_ms, first_ms, modules = completed.stdout.split()
+    first = None if first_ms == "-" else float(first_ms)
+    return float(init_ms), float(init_cpu_ms), first, int(modules)
 
 
 def measure(
     envs: Environments,
-    variant_for: Any,  # noqa: ANN401 - Callable[[Function], Variant]
+    builds: dict[str, Callable[[Function], Variant]],
     functions: tuple[str, ...],
     repeats: int,
     *,
     first_invocation: bool = True,
-) -> dict[str, Runs]:
-    """``repeats`` pairs per function, the function's and its baseline's back to back."""
-    results: dict[str, Runs] = {function_id: Runs() for function_id in functions}
+) -> dict[str, Subjects]:
+    """``repeats`` rounds; in each, every function's builds and its baseline back to back, the
+    order rotating from round to round so that none always runs first."""
+    results: dict[str, Subjects] = {}
     for repeat in range(repeats):
         for function_id in functions:
             function = envs.local.function(function_id)
-            runs = results[function_id]
             timed = first_invocation and function_id in FIRST_EVENTS
-            subjects = [("function", variant_for(function), function.handler)]
+            subjects = [(label, make(function), function.handler) for label, make in builds.items()]
             subjects.append(("baseline", envs.baseline(), BASELINES[function_id]))
-            for kind, variant, handler in subjects if repeat % 2 == 0 else subjects[::-1]:
-                event = _fresh_event(function_id, f"plain-{kind}-{repeat}") if timed else None
-                init_ms, first_ms, modules = run_one(envs, function, variant, handler, event)
-                if kind == "function":
-                    runs.init_ms.append(init_ms)
-                    runs.modules = modules
-                    if first_ms is not None:
-                        runs.first_ms.append(first_ms)
-                else:
-                    runs.baseline_init_ms.append(init_ms)
-                    runs.baseline_modules = modules
-                    if first_ms is not None:
-                        runs.baseline_first_ms.append(first_ms)
+            shift = repeat % len(subjects)
+            for label, variant, handler in subjects[shift:] + subjects[:shift]:
+                event = _fresh_event(function_id, f"plain-{label}-{repeat}") if timed else None
+                init_ms, cpu_ms, first_ms, modules = run_one(
+                    envs, function, variant, handler, event
+                )
+                runs = results.setdefault(function_id, {}).setdefault(label, Runs())
+                runs.init_ms.append(init_ms)
+                runs.init_cpu_ms.append(cpu_ms)
+                runs.modules = modules
+                if first_ms is not None:
+                    runs.first_ms.append(first_ms)
         print(
             f"[bench {time.strftime('%H:%M:%S')}] plain cold init: {repeat + 1}/{repeats}",
             file=sys.stderr,
@@ -168,33 +173,52 @@ def measure(
     return results
 
 
-def table(results: dict[str, Runs]) -> str:
+def init_ratio(subjects: Subjects, label: str = "function") -> Spread:
+    """Paired ratios of ``label``'s init to the baseline's."""
+    return ratios(subjects[label].init_ms, subjects["baseline"].init_ms)
+
+
+def table(results: dict[str, Subjects]) -> str:
     """Markdown: each function's init and first invocation against its baseline's, paired."""
     lines = [
-        "| Function | Init | Baseline init | Init ratio | First invocation ratio | Modules "
-        "(baseline) |",
-        "|---|---|---|---|---|---|",
+        "| Function | Build | Init | Baseline init | Init ratio | Init CPU ratio "
+        "| First invocation (vs baseline) | Modules (baseline) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for function_id, runs in results.items():
-        ratio = ratios(runs.init_ms, runs.baseline_init_ms)
-        first = (
-            ratios(runs.first_ms, runs.baseline_first_ms).ratio_text()
-            + f" ({Spread.of(runs.first_ms).median:.0f} vs "
-            f"{Spread.of(runs.baseline_first_ms).median:.0f} ms)"
-            if runs.first_ms
-            else "—"
-        )
-        verdict = "✅" if ratio.median <= TARGET else "❌"
-        lines.append(
-            f"| {function_id.removesuffix('Function')} | {Spread.of(runs.init_ms).text('ms')} | "
-            f"{Spread.of(runs.baseline_init_ms).text('ms')} | {ratio.ratio_text()} {verdict} | "
-            f"{first} | {runs.modules} ({runs.baseline_modules}) |"
-        )
+    for function_id, subjects in results.items():
+        baseline = subjects["baseline"]
+        for label, runs in subjects.items():
+            if label == "baseline":
+                continue
+            ratio = init_ratio(subjects, label)
+            first = "—"
+            if runs.first_ms:
+                first = (
+                    f"{ratios(runs.first_ms, baseline.first_ms).ratio_text()}: "
+                    f"{Spread.of(runs.first_ms).median:.0f} vs "
+                    f"{Spread.of(baseline.first_ms).median:.0f} ms"
+                )
+            verdict = "✅" if ratio.median <= TARGET else "❌"
+            lines.append(
+                f"| {function_id.removesuffix('Function')} | {label} | "
+                f"{Spread.of(runs.init_ms).text('ms')} | {Spread.of(baseline.init_ms).text('ms')} "
+                f"| {ratio.ratio_text()} {verdict} "
+                f"| {ratios(runs.init_cpu_ms, baseline.init_cpu_ms).ratio_text()} "
+                f"| {first} | {runs.modules} "
+                f"({baseline.modules}) |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def as_json(results: dict[str, Runs]) -> dict[str, Any]:
-    return {function_id: runs.__dict__ for function_id, runs in results.items()}
+def as_json(results: dict[str, Subjects]) -> dict[str, Any]:
+    return {
+        function_id: {label: runs.__dict__ for label, runs in subjects.items()}
+        for function_id, subjects in results.items()
+    }
+
+
+def _artifact(envs: Environments, build_dir: Path, function: Function) -> Variant:
+    return envs.build(build_dir, function, bytecode=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{RANGE}{TARGET}x).",
     )
     parser.add_argument("--build-dir", type=Path, required=True, help="a `sam build` output")
+    parser.add_argument(
+        "--before", type=Path, help="another `sam build` output, measured in the same rounds"
+    )
     parser.add_argument("--repeats", type=int, default=11, help="pairs per function (11)")
     parser.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated ids")
     parser.add_argument("--no-first", action="store_true", help="time init only")
@@ -215,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     from tools.emulator.invoke_inputs import forget_developer_aws_config
 
     forget_developer_aws_config()
-    build_dir = args.build_dir.resolve()
+    build_dirs = {"function": args.build_dir.resolve()}
+    if args.before is not None:
+        build_dirs["before"] = args.before.resolve()
     with (
         local_lambda.embedded(seed_file=EVENTS / "seed.json") as local,
         workspace() as scratch,
@@ -223,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         envs = Environments(local, scratch)
         results = measure(
             envs,
-            lambda function: envs.build(build_dir, function, bytecode=True),
+            {label: partial(_artifact, envs, directory) for label, directory in build_dirs.items()},
             tuple(args.functions.split(",")),
             args.repeats,
             first_invocation=not args.no_first,
