@@ -10,6 +10,11 @@ Nothing here reaches AWS: the writer session fetches credentials when a client f
 With SnapStart, Lambda snapshots the process after init and restores copies of it in many execution
 environments. Credentials, connection pools and the environment id captured before the snapshot
 must not be shared by all of them, so :func:`rebuild_after_restore` builds them again.
+
+The packages export their names lazily and the builders reach them as attributes
+(``services.ItemsTable``), only when called, so that a function's init imports only what it builds
+(``tests/integration/test_import_budget.py``): the read function never loads the assumed-role
+session, the bucket or the table export. The return types are quoted for the same reason.
 """
 
 import os
@@ -21,22 +26,7 @@ from functools import cache
 
 import boto3
 
-from app.operations import TableExporter
-from app.operations.read_limit import read_limit
-from app.services import (
-    ContinuationQueue,
-    Deployments,
-    ExportRunsTable,
-    ExportsBucket,
-    FunctionVersions,
-    ItemsTable,
-)
-from app.sessions import (
-    RoleSpec,
-    assumed_role_chain,
-    base_session,
-    role_session_name,
-)
+from app import operations, services, sessions
 
 try:  # Lambda's Python runtimes (3.12+) ship this module; vendoring it would break the hooks.
     from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
@@ -75,21 +65,21 @@ def _environment_id() -> str:
 
 @cache
 def base() -> boto3.Session:
-    return base_session(_require("AWS_REGION"))
+    return sessions.base_session(_require("AWS_REGION"))
 
 
 @cache
 def writer() -> boto3.Session:
     """The writer role, assumed directly or through the hub role ``WRITER_VIA_ROLE_ARN`` names."""
     function_name = _require("AWS_LAMBDA_FUNCTION_NAME")
-    session_name = role_session_name(function_name, _environment_id())
+    session_name = sessions.role_session_name(function_name, _environment_id())
     duration = int(os.environ.get("WRITER_SESSION_SECONDS", "3600"))
     links = [
-        RoleSpec(
+        sessions.RoleSpec(
             role_arn=role_arn,
             session_name=session_name,
             duration_seconds=duration,
-            source_identity=role_session_name(function_name),
+            source_identity=sessions.role_session_name(function_name),
         )
         for role_arn in (
             os.environ.get("WRITER_VIA_ROLE_ARN", "").strip(),
@@ -98,17 +88,17 @@ def writer() -> boto3.Session:
         if role_arn
     ]
     links[-1] = replace(links[-1], external_id=os.environ.get("WRITER_EXTERNAL_ID") or None)
-    return assumed_role_chain(base(), *links)
+    return sessions.assumed_role_chain(base(), *links)
 
 
 @cache
-def items_table() -> ItemsTable:
-    return ItemsTable(base(), _require("TABLE_NAME"))
+def items_table() -> "services.ItemsTable":
+    return services.ItemsTable(base(), _require("TABLE_NAME"))
 
 
 @cache
-def exports_bucket() -> ExportsBucket:
-    return ExportsBucket(writer(), _require("BUCKET_NAME"), _require("EXPORT_PREFIX"))
+def exports_bucket() -> "services.ExportsBucket":
+    return services.ExportsBucket(writer(), _require("BUCKET_NAME"), _require("EXPORT_PREFIX"))
 
 
 @cache
@@ -127,15 +117,18 @@ def _number(name: str, default: str) -> float:
 
 
 @cache
-def table_exporter() -> TableExporter:
+def table_exporter() -> "operations.TableExporter":
     segments = _number("TABLE_EXPORT_SEGMENTS", "4")
     if not segments.is_integer() or not 1 <= segments <= 100:  # the template's MaxValue
         raise ConfigurationError("TABLE_EXPORT_SEGMENTS must be a whole number from 1 to 100")
-    return TableExporter(
+    # Here, not at the top: only the table export's init needs it.
+    from app.operations.read_limit import read_limit  # noqa: PLC0415
+
+    return operations.TableExporter(
         items=items_table(),
         exports=exports_bucket(),
-        runs=ExportRunsTable(base(), _require("RUNS_TABLE_NAME")),
-        continuations=ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL")),
+        runs=services.ExportRunsTable(base(), _require("RUNS_TABLE_NAME")),
+        continuations=services.ContinuationQueue(base(), _require("CONTINUATION_QUEUE_URL")),
         workers=export_workers(),
         segments=int(segments),
         fan_out=os.environ.get("TABLE_EXPORT_FAN_OUT", "").strip().lower() == "true",
@@ -158,13 +151,13 @@ def pre_traffic_targets() -> dict[str, str]:
 
 
 @cache
-def function_versions() -> FunctionVersions:
-    return FunctionVersions(base())
+def function_versions() -> "services.FunctionVersions":
+    return services.FunctionVersions(base())
 
 
 @cache
-def deployments() -> Deployments:
-    return Deployments(base())
+def deployments() -> "services.Deployments":
+    return services.Deployments(base())
 
 
 _REBUILT_AFTER_RESTORE = (

@@ -51,6 +51,19 @@ def test_building_an_assumed_role_session_calls_nothing(
     assert api_calls == {}
 
 
+def test_an_assumed_role_session_reads_the_service_models_through_its_source_s_loader(
+    aws: None,
+) -> None:
+    """Cold init: a loader of its own would read and parse botocore's JSON models a second time."""
+    source = base_session(REGION)
+    chain = assumed_role_session(
+        assumed_role_session(source, RoleSpec(HUB, "hub")), RoleSpec(WRITER, "writer")
+    )
+    loader = source._session.get_component("data_loader")
+    assert chain._session.get_component("data_loader") is loader
+    assert chain._session.get_credentials() is not source.get_credentials()
+
+
 def test_first_use_assumes_once_and_later_calls_reuse_the_credentials(
     stack: Stack, api_calls: collections.Counter[str]
 ) -> None:
@@ -132,7 +145,9 @@ def _writer_links(function_name: str, log_stream_name: str) -> list[RoleSpec]:
         patch.setenv("AWS_LAMBDA_FUNCTION_NAME", function_name)
         patch.setenv("AWS_LAMBDA_LOG_STREAM_NAME", log_stream_name)
         patch.setenv("WRITER_VIA_ROLE_ARN", HUB)
-        patch.setattr(runtime, "assumed_role_chain", lambda _source, *roles: links.extend(roles))
+        patch.setattr(
+            runtime.sessions, "assumed_role_chain", lambda _source, *roles: links.extend(roles)
+        )
         runtime.writer.cache_clear()
         try:
             runtime.writer()

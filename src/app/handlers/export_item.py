@@ -10,31 +10,29 @@ from functools import lru_cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.http import caller_of, new_resolver, resolve
 from app.handlers.invocation import within_remaining_time
+from app.handlers.routing import Response, Router
 from app.observability import logger, metrics
 from app.operations import export_id_for, export_item, export_request_from_api
 from app.services import ExportsBucket, ItemsTable
 
 
 @lru_cache(maxsize=1)
-def routes(items: ItemsTable, exports: ExportsBucket) -> APIGatewayHttpResolver:
+def routes(items: ItemsTable, exports: ExportsBucket) -> Router:
     """The route over these services, built once per execution environment (whose services are
     built once); the route holds them as typed arguments, not in an untyped context."""
     resolver = new_resolver()
 
     @resolver.post("/items/<item_id>/exports")
-    def export(item_id: str) -> Response[dict[str, str]]:
+    def export(item_id: str) -> Response:
         event = resolver.current_event
         request = export_request_from_api(item_id, event.decoded_body)
-        export_id = export_id_for(
-            event.request_context.request_id, event.headers.get("Idempotency-Key")
-        )
+        export_id = export_id_for(event.request_id, event.header("Idempotency-Key"))
         result = export_item(
             request, export_id, items=items, exports=exports, caller=caller_of(event.raw_event)
         )
@@ -43,7 +41,6 @@ def routes(items: ItemsTable, exports: ExportsBucket) -> APIGatewayHttpResolver:
         )
         return Response(
             status_code=(HTTPStatus.CREATED if result.created else HTTPStatus.OK).value,
-            content_type=content_types.APPLICATION_JSON,
             body={"export_id": export_id, "key": result.key},
         )
 

@@ -7,47 +7,35 @@ acknowledged without a second object.
 
 Records run concurrently on the execution environment's worker threads (built once, at init).
 The threads share the services' clients, which are thread-safe; no session is used or built in
-a worker. Logging and metrics stay on the event loop's thread.
+a worker. Logging and metrics stay on the handler's thread, which collects the results in the
+batch's order.
 """
 
-import asyncio
 from concurrent.futures import Executor
-from functools import partial
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    async_process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.invocation import within_remaining_time
-from app.handlers.sqs import check_records, reported_failures
+from app.handlers.sqs import check_records, partial_batch_response
 from app.observability import logger, metrics
 from app.operations import UNVERIFIED, export_item, export_request_from_message
-from app.services import ExportsBucket, ItemsTable
-
-processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+from app.services import ExportResult, ExportsBucket, ItemsTable
 
 
-async def _export_record(
-    record: SQSRecord, items: ItemsTable, exports: ExportsBucket, workers: Executor
-) -> None:
-    with reported_failures(record.message_id):
-        request = export_request_from_message(record.body)
-        # A message carries no verified caller: whoever could send it, IAM allowed to.
-        export = partial(
-            export_item,
-            request,
-            record.message_id,
-            items=items,
-            exports=exports,
-            caller=UNVERIFIED,
-        )
-        result = await asyncio.get_running_loop().run_in_executor(workers, export)
+def _export_record(
+    record: dict[str, Any], items: ItemsTable, exports: ExportsBucket
+) -> ExportResult:
+    """One record, on a worker thread: parse its body, export its item."""
+    request = export_request_from_message(record["body"])
+    # A message carries no verified caller: whoever could send it, IAM allowed to.
+    return export_item(
+        request, record["messageId"], items=items, exports=exports, caller=UNVERIFIED
+    )
+
+
+def _count(_message_id: str, result: ExportResult) -> None:
     metrics.add_metric(
         name="ExportsWritten" if result.created else "ExportsRepeated", unit="Count", value=1
     )
@@ -69,14 +57,14 @@ def handle(
         logger.error("not an SQS batch event; nothing to process", extra={"shape": shape})
         metrics.add_metric(name="InvalidEvents", unit="Count", value=1)
         return {"batchItemFailures": []}
-    check_records(event["Records"])
-    response = async_process_partial_response(
-        event=event,
-        record_handler=partial(_export_record, items=items, exports=exports, workers=workers),
-        processor=processor,
-        context=context,
-    )
-    return dict(response)
+    records: list[dict[str, Any]] = event["Records"]
+    check_records(records)
+    running = [workers.submit(_export_record, record, items, exports) for record in records]
+    outcomes = [
+        (record["messageId"], export.result)
+        for record, export in zip(records, running, strict=True)
+    ]
+    return partial_batch_response(outcomes, _count)
 
 
 runtime.at_init(runtime.items_table, runtime.exports_bucket, runtime.export_workers)

@@ -21,18 +21,12 @@ from typing import Any
 
 from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.errors import RunLeasedError
 from app.handlers.invocation import within_remaining_time
-from app.handlers.sqs import check_records, reported_failures
+from app.handlers.sqs import check_records, partial_batch_response
 from app.observability import logger, metrics
 from app.operations import InvalidRequestError, TableExporter, TableExportOutcome, parse_json_object
 from app.services import (
@@ -45,7 +39,6 @@ RESERVE_SECONDS = float(os.environ.get("TABLE_EXPORT_RESERVE_SECONDS", "30"))
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": "..."} resumes one'
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
 MAX_SEGMENTS = 100
@@ -140,31 +133,28 @@ def handle(
         metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
         return {"status": "rejected", "message": NOT_AN_OBJECT}
     if isinstance(event.get("Records"), list):
-        check_records(event["Records"])
+        records: list[dict[str, Any]] = event["Records"]
+        check_records(records)
 
-        def continue_run(record: SQSRecord) -> None:
-            with reported_failures(record.message_id):
-                document = parse_json_object(record.body, allowed=frozenset({"run_id", "segment"}))
-                segment = _parse_segment(document["segment"]) if "segment" in document else None
-                outcome = export(_parse_run_id(document.get("run_id")), segment=segment)
+        def continue_run(record: dict[str, Any]) -> None:
+            document = parse_json_object(record["body"], allowed=frozenset({"run_id", "segment"}))
+            segment = _parse_segment(document["segment"]) if "segment" in document else None
+            outcome = export(_parse_run_id(document.get("run_id")), segment=segment)
             if outcome.status == "unknown":
                 logger.warning(
                     "segment message for no segment of a fanned-out run; dropped",
-                    extra={"message_id": record.message_id, "run_id": outcome.run_id},
+                    extra={"message_id": record["messageId"], "run_id": outcome.run_id},
                 )
             if outcome.status in UNACKNOWLEDGED:
                 logger.info(
                     "run leased elsewhere; the continuation will be redelivered",
-                    extra={"message_id": record.message_id, "run_id": outcome.run_id},
+                    extra={"message_id": record["messageId"], "run_id": outcome.run_id},
                 )
                 metrics.add_metric(name="ContinuationsDeferred", unit="Count", value=1)
                 raise RunLeasedError(outcome.run_id)
 
-        return dict(
-            process_partial_response(
-                event=event, record_handler=continue_run, processor=processor, context=context
-            )
-        )
+        outcomes = [(record["messageId"], partial(continue_run, record)) for record in records]
+        return partial_batch_response(outcomes, lambda _message_id, _none: None)
     try:
         # An operator naming a run resumes it: a fanned-out run's unfinished segments are sent
         # again (a second trigger of a schedule sends none).

@@ -3,29 +3,29 @@
 from functools import lru_cache
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from app import runtime
 from app.handlers.http import new_resolver, resolve
 from app.handlers.invocation import within_remaining_time
+from app.handlers.routing import Response, Router
 from app.observability import logger, metrics
 from app.operations import get_item, parse_item_id
-from app.services import Item, ItemsTable
+from app.services import ItemsTable
 
 
 @lru_cache(maxsize=1)
-def routes(items: ItemsTable) -> APIGatewayHttpResolver:
+def routes(items: ItemsTable) -> Router:
     """The route over these services, built once per execution environment (whose services are
     built once); the route holds them as typed arguments, not in an untyped context."""
     resolver = new_resolver()
 
     @resolver.get("/items/<item_id>")
-    def read(item_id: str) -> Response[Item]:
+    def read(item_id: str) -> Response:
         item = get_item(parse_item_id(item_id), items=items)
         metrics.add_metric(name="ItemsRead", unit="Count", value=1)
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=item)
+        return Response(status_code=200, body=item)
 
     return resolver
 

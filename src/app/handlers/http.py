@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from app.handlers.routing import APPLICATION_JSON, Response, Router
 from app.observability import logger, metrics
 from app.operations import (
     Caller,
@@ -21,15 +21,11 @@ from app.operations import (
 from app.services import DependencyError, IdempotencyConflictError
 from app.services.exact_json import dumps
 
-ErrorResponse = Response[dict[str, str]]
+ErrorResponse = Response
 
 
 def error_response(status: HTTPStatus, message: str) -> ErrorResponse:
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body={"message": message},
-    )
+    return Response(status_code=status.value, body={"message": message})
 
 
 def _invalid_request(error: InvalidRequestError) -> ErrorResponse:
@@ -94,13 +90,13 @@ def _dependency_failed(error: DependencyError) -> ErrorResponse:
     )
 
 
-def new_resolver() -> APIGatewayHttpResolver:
+def new_resolver() -> Router:
     """A resolver whose failures are always a JSON ``{"message": ...}``, never a bare 500.
 
-    Bodies are written by ``services.exact_json.dumps``: Powertools' default serializer writes
-    a Decimal as a JSON string, which would turn an item's numbers into text.
+    Bodies are written by ``services.exact_json.dumps``, which writes a Decimal as the number it
+    is (Powertools' default serializer would write it as a JSON string).
     """
-    resolver = APIGatewayHttpResolver(serializer=dumps)
+    resolver = Router(serializer=dumps)
     resolver.exception_handler(InvalidRequestError)(_invalid_request)
     resolver.exception_handler(binascii.Error)(_undecodable_body)
     resolver.exception_handler(UnicodeDecodeError)(_body_not_utf8)
@@ -154,7 +150,7 @@ def _refused(status: HTTPStatus, message: str) -> dict[str, Any]:
     metrics.add_metric(name="RequestsRejected", unit="Count", value=1)
     return {
         "statusCode": status.value,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": APPLICATION_JSON},
         "body": json.dumps({"message": message}),
         "isBase64Encoded": False,
     }
@@ -169,7 +165,7 @@ MAX_LOGGED_METHOD = 16
 
 
 def resolve(
-    resolver: APIGatewayHttpResolver,
+    resolver: Router,
     event: dict[str, Any],
     context: LambdaContext,
 ) -> dict[str, Any]:
@@ -190,7 +186,7 @@ def resolve(
     fields = caller.log_fields()
     logger.append_keys(**fields)
     try:
-        response: dict[str, Any] = resolver.resolve(event, context)
+        response = resolver.resolve(event)
         method = event["requestContext"]["http"]["method"][:MAX_LOGGED_METHOD]
         logger.info("request answered", extra={"method": method, "status": response["statusCode"]})
     finally:

@@ -8,23 +8,56 @@ an operator's script). Operations take validated requests and services; they bui
 * :mod:`~app.operations.requests`: the requests they accept, validated before any AWS call;
 * :mod:`~app.operations.callers`: who asked, from the claims API Gateway verified;
 * :mod:`~app.operations.errors`: what they refuse.
+
+Names are exported lazily (PEP 562): importing one handler imports only the operations it uses,
+so an API function's init never loads the table export or the pre-traffic hook. ``get_item`` and
+``export_item`` are bound at once: they share their modules' names, and a submodule imported
+first would otherwise shadow its function here.
 """
 
-from app.operations.callers import UNVERIFIED, Caller, caller_from_api
-from app.operations.errors import InvalidRequestError, ItemNotFoundError, UnidentifiedCallerError
-from app.operations.export_item import export_item
-from app.operations.export_table import TableExporter, TableExportOutcome
-from app.operations.get_item import get_item
-from app.operations.pre_traffic import HookVerdict, ProbeResult, run_pre_traffic_hook
-from app.operations.requests import (
-    ExportRequest,
-    export_id_for,
-    export_request_from_api,
-    export_request_from_message,
-    parse_item_id,
-    parse_json_object,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING
 
+from app.operations.export_item import export_item
+from app.operations.get_item import get_item
+
+if TYPE_CHECKING:
+    from app.operations.callers import UNVERIFIED, Caller, caller_from_api
+    from app.operations.errors import (
+        InvalidRequestError,
+        ItemNotFoundError,
+        UnidentifiedCallerError,
+    )
+    from app.operations.export_table import TableExporter, TableExportOutcome
+    from app.operations.pre_traffic import HookVerdict, ProbeResult, run_pre_traffic_hook
+    from app.operations.requests import (
+        ExportRequest,
+        export_id_for,
+        export_request_from_api,
+        export_request_from_message,
+        parse_item_id,
+        parse_json_object,
+    )
+
+_LAZY = {
+    "UNVERIFIED": "callers",
+    "Caller": "callers",
+    "caller_from_api": "callers",
+    "InvalidRequestError": "errors",
+    "ItemNotFoundError": "errors",
+    "UnidentifiedCallerError": "errors",
+    "TableExporter": "export_table",
+    "TableExportOutcome": "export_table",
+    "HookVerdict": "pre_traffic",
+    "ProbeResult": "pre_traffic",
+    "run_pre_traffic_hook": "pre_traffic",
+    "ExportRequest": "requests",
+    "export_id_for": "requests",
+    "export_request_from_api": "requests",
+    "export_request_from_message": "requests",
+    "parse_item_id": "requests",
+    "parse_json_object": "requests",
+}
 __all__ = [
     "UNVERIFIED",
     "Caller",
@@ -46,3 +79,13 @@ __all__ = [
     "parse_json_object",
     "run_pre_traffic_hook",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the submodule that defines ``name`` on first use, then keep it here (PEP 562)."""
+    submodule = _LAZY.get(name)
+    if submodule is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{submodule}"), name)
+    globals()[name] = value
+    return value

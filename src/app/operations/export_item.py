@@ -1,21 +1,26 @@
 """What the service does, whoever asked: the API and the queue run the same export path."""
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from app.operations.callers import UNVERIFIED, Caller
 from app.operations.errors import ItemNotFoundError
 from app.operations.requests import ExportRequest
-from app.services import ExportResult, ExportsBucket, ItemsTable
+
+# Types only: app.operations imports this module at once, and the read function's init should not
+# import the bucket's service through it.
+if TYPE_CHECKING:
+    from app.services import ExportResult, ExportsBucket, ItemsTable
 
 
 def export_item(
     request: ExportRequest,
     export_id: str,
     *,
-    items: ItemsTable,
-    exports: ExportsBucket,
+    items: "ItemsTable",
+    exports: "ExportsBucket",
     caller: Caller = UNVERIFIED,
-) -> ExportResult:
+) -> "ExportResult":
     """Read the item with the base session and write it with the writer session.
 
     ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier

@@ -206,6 +206,11 @@ def assumed_role_session(source: boto3.Session, role: RoleSpec) -> boto3.Session
     botocore_session.register_component(
         "credential_provider", CredentialResolver([_FixedCredentialsProvider(credentials)])
     )
+    # The source's loader, so that the service models, endpoints and partitions it has read (and
+    # cached) are not read and parsed from botocore's JSON again: a new session's own loader made
+    # each export function's init ~55 ms longer. The loader only reads files; nothing in it
+    # depends on the credentials.
+    botocore_session.register_component("data_loader", source._session.get_component("data_loader"))
     return boto3.Session(botocore_session=botocore_session, region_name=source.region_name)
 
 
