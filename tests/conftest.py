@@ -75,11 +75,12 @@ from app.services import (  # noqa: E402
     ItemsTable,
 )
 from app.sessions import RoleSpec, assumed_role_session, base_session  # noqa: E402
-from tools.emulator import s3_conditional_writes, sam_template  # noqa: E402
+from tools.emulator import dynamodb_item_writes, s3_conditional_writes, sam_template  # noqa: E402
 from tools.emulator.lambda_context import LambdaContext  # noqa: E402
 from tools.emulator.seed import load_seed, put_items  # noqa: E402
 
 s3_conditional_writes.install()  # one conditional writer wins in S3; moto's own may let two
+dynamodb_item_writes.install()  # DynamoDB applies one item's writes one at a time; moto may not
 
 
 class _UniquePaths(list[str]):

@@ -18,6 +18,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from types import SimpleNamespace
 from typing import Any
@@ -335,11 +336,14 @@ def test_segments_that_finish_at_the_same_moment_write_the_manifest_once(
         return finish_segment(*args, **kwargs)
 
     monkeypatch.setattr(stack.runs, "finish_segment", finish_together)
-    futures = [  # four invocations at once (the pool has four threads)
-        stack.workers.submit(_segment, exporter, "race", index, f"request-{index}")
-        for index in range(segments)
-    ]
-    outcomes = sorted(future.result().status for future in futures)
+    # Four invocations at once, each on a thread of its own: not the exporter's own pool, whose
+    # threads a segment may need while the others wait at the barrier.
+    with ThreadPoolExecutor(max_workers=segments) as invocations:
+        futures = [
+            invocations.submit(_segment, exporter, "race", index, f"request-{index}")
+            for index in range(segments)
+        ]
+        outcomes = sorted(future.result().status for future in futures)
     assert outcomes == ["complete"] + ["segment-done"] * (segments - 1)
     _assert_exported_once(stack, "race", table, segments)
 

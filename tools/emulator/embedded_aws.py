@@ -132,9 +132,10 @@ def moto_server(ip_address: str, port: int = 0) -> Iterator[tuple[str, int]]:
     """
     from moto.server import ThreadedMotoServer
 
-    from tools.emulator import s3_conditional_writes
+    from tools.emulator import dynamodb_item_writes, s3_conditional_writes
 
     s3_conditional_writes.install()
+    dynamodb_item_writes.install()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address=ip_address, port=port, verbose=False)
     server.start()
