@@ -376,6 +376,25 @@ def report(results: dict[str, Any]) -> str:
     managed = [p for p in phases if p["mode"].startswith("managed")]
     if managed:
         lines.append(row("managed export (moto's, not AWS's)", "—", managed))
+    cpu_per_item = {
+        label: (
+            _median([p["server_cpu_seconds"] for p in runs]),
+            _median([sum(p.get("env_cpu_seconds", [])) for p in runs]),
+        )
+        for label, runs in [("single", single), *by_count.items()]
+    }
+    lines += [
+        "",
+        "CPU per item, server + environments: "
+        + ", ".join(
+            f"{label if label == 'single' else f'{label} env'}: "
+            f"{server / results['size'] * 1e6:.0f} + {envs / results['size'] * 1e6:.0f} µs"
+            for label, (server, envs) in cpu_per_item.items()
+        )
+        + f". On {results['cpus']} CPUs, and nothing else running, that is at most "
+        + f"{results['cpus'] * results['size'] / sum(cpu_per_item['single']):,.0f} items/s "
+        "for the whole machine, whatever the count.",
+    ]
     rates = {count: _median([p["items_per_s"] for p in runs]) for count, runs in by_count.items()}
     loads = {count: _median([p["server_load"] for p in runs]) for count, runs in by_count.items()}
     best = max(rates, key=lambda count: rates[count]) if rates else None
