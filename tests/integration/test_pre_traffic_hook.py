@@ -169,7 +169,14 @@ def test_a_missing_target_fails_the_hook() -> None:
         versions=None,  # type: ignore[arg-type]
         deployments=deployments,  # type: ignore[arg-type]
     )
-    assert verdict.passed is False
+    assert verdict == operation.HookVerdict(
+        "d-1",
+        False,
+        [
+            operation.ProbeResult(probe.function, "", False, probe.expected, "no version")
+            for probe in operation.probes("d-1")
+        ],
+    )
     assert deployments.reports == [("d-1", "e-1", False)]
 
 
