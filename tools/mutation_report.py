@@ -153,6 +153,11 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
         entry = verdict_of[mutant.name]
         if entry is not None and "killed_by" in entry:
             problems.append(f"{mutant.name} survives, yet {VERDICTS} says {entry['killed_by']}")
+    problems += [
+        f"{VERDICTS} names {entry['killed_by']}, which is no test"
+        for entry in entries
+        if "killed_by" in entry and not _test_exists(entry["killed_by"])
+    ]
     unused = [entry for entry in entries if not any(_matches(entry, mutant) for mutant in mutants)]
 
     wall = f"{int(WALL_SECONDS.read_text())} s" if WALL_SECONDS.exists() else "not recorded"
@@ -214,6 +219,14 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
     if problems:
         lines += ["", "## Problems", ""] + [f"- {problem}" for problem in problems]
     return "\n".join(lines).rstrip() + "\n", problems
+
+
+def _test_exists(node_id: str) -> bool:
+    """``path::test_name`` names a test function defined in that file (a moved or renamed
+    test would otherwise leave a verdict pointing nowhere)."""
+    path, _, name = node_id.partition("::")
+    source = Path(path)
+    return bool(name) and source.is_file() and f"def {name.split('[')[0]}(" in source.read_text()
 
 
 def _change(entry: dict[str, Any]) -> str:

@@ -148,7 +148,15 @@ def test_an_invoke_that_fails_fails_the_hook_and_is_still_reported(stack: Stack)
     response = _hook(_Versions(stack, answer), deployments)
 
     assert response["status"] == "Failed"
-    assert response["probes"][0]["answer"] == "AccessDeniedException"
+    assert response["probes"] == [
+        {
+            "function": "GetItemFunction",
+            "version_arn": TARGETS["GetItemFunction"],
+            "passed": False,
+            "expected": "statusCode 404 (or 200)",
+            "answer": "AccessDeniedException",
+        }
+    ]
     assert deployments.reports == [("d-EXAMPLE11", "hook-exec-1", False)]
 
 
@@ -161,7 +169,14 @@ def test_a_missing_target_fails_the_hook() -> None:
         versions=None,  # type: ignore[arg-type]
         deployments=deployments,  # type: ignore[arg-type]
     )
-    assert verdict.passed is False
+    assert verdict == operation.HookVerdict(
+        "d-1",
+        False,
+        [
+            operation.ProbeResult(probe.function, "", False, probe.expected, "no version")
+            for probe in operation.probes("d-1")
+        ],
+    )
     assert deployments.reports == [("d-1", "e-1", False)]
 
 
@@ -252,3 +267,48 @@ def test_the_verdict_is_reported_for_the_hooks_execution(succeeded: bool, status
     with stubber:
         deployments.report_hook("d-1", "e-1", succeeded=succeeded)
     stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("payload", "decoded"),
+    [(b"", None), (b"Task timed out \xff", "Task timed out \ufffd")],
+    ids=["empty", "not-json"],
+)
+def test_a_payload_that_is_no_json_is_kept_as_text(payload: bytes, decoded: str | None) -> None:
+    versions = FunctionVersions(_session())
+    stubber = Stubber(versions._client)
+    stubber.add_response(
+        "invoke", {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": io.BytesIO(payload)}
+    )
+    with stubber:
+        invocation = versions.invoke(TARGETS["GetItemFunction"], {})
+    assert invocation == ServiceInvocation(decoded, function_error="Unhandled")
+
+
+def test_a_failed_invoke_names_the_version() -> None:
+    versions = FunctionVersions(_session())
+    stubber = Stubber(versions._client)
+    stubber.add_client_error("invoke", "ResourceNotFoundException", http_status_code=404)
+    with stubber, pytest.raises(DependencyError) as raised:
+        versions.invoke(TARGETS["ExportTableFunction"], {})
+    assert raised.value.resource == TARGETS["ExportTableFunction"]
+
+
+def test_a_report_codedeploy_refuses_names_the_deployment_and_the_call() -> None:
+    deployments = Deployments(_session())
+    stubber = Stubber(deployments._client)
+    stubber.add_client_error(
+        "put_lifecycle_event_hook_execution_status",
+        "LifecycleEventAlreadyCompletedException",
+        http_status_code=400,
+    )
+    with stubber, pytest.raises(DependencyError) as raised:
+        deployments.report_hook("d-1", "e-1", succeeded=True)
+    error = raised.value
+    assert (error.resource, error.operation, error.code, error.retryable) == (
+        "d-1",
+        "PutLifecycleEventHookExecutionStatus",
+        "LifecycleEventAlreadyCompletedException",
+        False,
+    )
+    assert str(error).startswith("PutLifecycleEventHookExecutionStatus on d-1 failed")

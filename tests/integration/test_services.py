@@ -190,8 +190,9 @@ def test_write_never_replaces_an_existing_object(stack: Stack) -> None:
 
 def test_write_refuses_an_export_id_another_request_made(stack: Stack) -> None:
     first = stack.exports.write("42", "export-1", {"version": 1}, "request one")
-    with pytest.raises(IdempotencyConflictError, match="export-1"):
+    with pytest.raises(IdempotencyConflictError, match="export-1") as raised:
         stack.exports.write("42", "export-1", {"version": 2}, "request two")
+    assert raised.value.export_id == "export-1"
     assert stack.objects() == {first.key: {"version": 1}}
 
 
