@@ -182,6 +182,14 @@ bench: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold starts, warm overhead, S
 	$(BIN)/python -m bench --build-dir $(BENCH_BUILD)/build $(ARGS)
 	$(BIN)/python -m bench.table_export_scaleout --build-dir $(BENCH_BUILD)/build $(SCALEOUT_ARGS)
 
+# Only the cold starts, with nothing hooked: every function's init (and first invocation) from the
+# same kind of build, paired with its baseline's in fresh processes (bench/plain_init.py), about a
+# minute. ARGS="--repeats 21", "--before OTHER_BUILD_DIR" (another build, same rounds), "--no-first".
+.PHONY: bench-cold
+bench-cold: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold init and first invocation, uninstrumented, of every function vs its baseline
+	$(SAM_VENV)/bin/sam build --build-dir $(BENCH_BUILD)/build --cache-dir $(BENCH_BUILD)/cache
+	$(BIN)/python -m bench.plain_init --build-dir $(BENCH_BUILD)/build $(ARGS)
+
 # deploy and logs act on one samconfig.toml environment: ENV=dev is its [default], ENV=prod its
 # [prod]. Only the make command line sets ENV (a shell's own ENV variable means something else).
 ENV := dev

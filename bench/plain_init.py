@@ -27,13 +27,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.environments import Environments, Variant
 from bench.stats import RANGE, Spread, ratios
 from tools.emulator import execution_environment
 from tools.emulator.execution_environment import Code
 from tools.emulator.provision import Function
+
+if TYPE_CHECKING:
+    from bench.run import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = Path(__file__).with_name("plain_child.py")
@@ -219,6 +222,18 @@ def as_json(results: dict[str, Subjects]) -> dict[str, Any]:
 
 def _artifact(envs: Environments, build_dir: Path, function: Function) -> Variant:
     return envs.build(build_dir, function, bytecode=True)
+
+
+def measure_settings(
+    envs: Environments, settings: Settings, build_dir: Path | None
+) -> dict[str, Subjects]:
+    """``make bench``'s phase: the build (or ``src/`` without one) of every function the run
+    measures, and the hook's."""
+    functions = tuple(dict.fromkeys([*settings.functions, "PreTrafficHookFunction"]))
+    if build_dir is None:
+        return measure(envs, {"function": envs.source}, functions, settings.plain_repeats)
+    builds = {"function": partial(_artifact, envs, build_dir)}
+    return measure(envs, builds, functions, settings.plain_repeats)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,10 @@ Phases, in order (the first is not timed, so two things share it):
 
 1. **prepare**: the STS run (``bench/sts_calls.py``, a process of its own with its own embedded
    AWS and simulated clock) starts in the background while the export tables are seeded;
-2. **cold**: every function's init, and its baseline's, in fresh processes, interleaved;
+2. **cold**: every function's init, and its baseline's, in fresh processes, interleaved, probed
+   (sockets, clients, API calls: the probe's hooks inflate its init times);
+   **plain**: the same inits and first invocations with nothing hooked (``bench/plain_init.py``):
+   the cold-start figures;
 3. **imports**: ``-X importtime`` inits of two functions, with and without bytecode;
 4. **warm**: for each request function, one execution environment 1,000 invocations long
    (memory, clients), then pairs of shorter ones, the function's and its baseline's back to back;
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import importtime, items
+from bench import importtime, items, plain_init
 from bench.environments import Environments, Variant
 from tools.emulator.local_lambda import LocalAws
 
@@ -69,6 +72,8 @@ class Settings:
     importtime: tuple[str, ...] = ("GetItemFunction", "ExportItemFunction")
     """Functions whose init also runs under ``-X importtime`` (the first one's baseline too)."""
     importtime_repeats: int = 3
+    plain_repeats: int = 11
+    """Rounds of uninstrumented inits (every function of the template, and its baseline)."""
 
 
 QUICK = Settings(
@@ -84,6 +89,7 @@ QUICK = Settings(
     warm_functions=("GetItemFunction",),
     importtime=("GetItemFunction",),
     importtime_repeats=1,
+    plain_repeats=1,
 )
 """What ``tests/e2e/test_bench_smoke.py`` runs: every phase and the whole report, in seconds."""
 
@@ -138,6 +144,8 @@ class Results:
     warm: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     sts: dict[str, Any] = field(default_factory=dict)
     export: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    plain: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """Uninstrumented init and first invocation, by function and subject (``bench.plain_init``)."""
     sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory_mb: dict[str, int] = field(default_factory=dict)
     """Each function's MemorySize in the template."""
@@ -240,6 +248,12 @@ def measure_cold(
                 runs.append(_init_fields(result))
         progress(f"cold init: repetition {repeat + 1}/{settings.cold_repeats}")
     return cold
+
+
+def measure_plain(
+    envs: Environments, settings: Settings, build_dir: Path | None
+) -> dict[str, dict[str, dict[str, Any]]]:
+    return plain_init.as_json(plain_init.measure_settings(envs, settings, build_dir))
 
 
 def measure_imports(
@@ -479,6 +493,10 @@ def _measure_with_aws(
 
         for phase, run in (
             ("cold", lambda: measure_cold(envs, settings, build_dir)),
+            (
+                "plain",
+                lambda: plain_init.as_json(plain_init.measure_settings(envs, settings, build_dir)),
+            ),
             ("imports", lambda: measure_imports(envs, settings, build_dir)),
             ("warm", lambda: measure_warm(envs, settings, handler_variant)),
             (

@@ -78,6 +78,13 @@ def test_the_quick_run_measures_what_the_figures_say(quick_run: Path) -> None:
         assert kinds["project"]
         assert kinds["naive"]
     assert results["imports"]["GetItemFunction"]["src/"]
+    # the unhooked inits: every function measured, the hook's too, each with its baseline
+    assert set(results["plain"]) == {"GetItemFunction", "PreTrafficHookFunction"}
+    for subjects in results["plain"].values():
+        assert len(subjects["function"]["init_ms"]) == len(subjects["baseline"]["init_ms"]) == 1
+        assert subjects["function"]["modules"] > subjects["baseline"]["modules"]
+    get_item = results["plain"]["GetItemFunction"]
+    assert len(get_item["function"]["first_ms"]) == len(get_item["baseline"]["first_ms"]) == 1
 
 
 def test_the_quick_run_writes_the_plot(quick_run: Path) -> None:

@@ -5,16 +5,15 @@ from typing import TYPE_CHECKING
 
 from app.operations.callers import UNVERIFIED, Caller
 from app.operations.errors import ItemNotFoundError
-from app.operations.requests import ExportRequest
 
-# Types only: app.operations imports this module at once, and the read function's init should not
-# import the bucket's service through it.
+# Types only: app.operations imports this module at once, for every function's init.
 if TYPE_CHECKING:
+    from app.operations.requests import ExportRequest
     from app.services import ExportResult, ExportsBucket, ItemsTable
 
 
 def export_item(
-    request: ExportRequest,
+    request: "ExportRequest",
     export_id: str,
     *,
     items: "ItemsTable",
