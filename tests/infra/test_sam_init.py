@@ -71,8 +71,11 @@ TEMPLATE_WORDS = re.compile(r"cookiecutter|sam init --location|new-service")
 RERUN = (
     "tests/unit",
     "tests/infra",
-    "tests/e2e",
-    "--ignore=tests/e2e/test_sam_local.py",
+    # The scenarios and the local API carry the rendered names end to end; the benchmark smokes,
+    # the contract fuzzing and the real SAM tier add minutes and no name (SAM_INIT_FULL_SUITE=1
+    # runs everything).
+    "tests/e2e/test_stack.py",
+    "tests/e2e/test_local_api.py",
     "tests/integration/test_events.py",
     "tests/integration/test_local_invoke.py",
 )
