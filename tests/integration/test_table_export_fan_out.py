@@ -34,6 +34,7 @@ from bench.fast_moto import fast_scan
 from tests.conftest import REGION, Stack
 from tests.handler_calls import context_for, handler_module
 from tools.emulator.seed import load_seed, put_items
+from tools.emulator.sqs_records import receive_records
 
 SMALL_PART = 64 * 1024
 VISIBILITY_SECONDS = 1800  # ExportTableQueue's; longer than a segment's lease (timeout + 60 s)
@@ -126,21 +127,10 @@ class _EventSource:
     def deliver_one(self) -> bool:
         sqs = self.stack.admin.client("sqs")
         url = self.stack.continuations.queue_url
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)
-        if not received.get("Messages"):
+        records = receive_records(sqs, url, REGION, MaxNumberOfMessages=1, VisibilityTimeout=0)
+        if not records:
             return False
-        message = received["Messages"][0]
-        record = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {},
-            "messageAttributes": {},
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{url.rpartition('/')[2]}",
-            "awsRegion": REGION,
-        }
+        record = records[0]
         try:
             response = self.invoke({"Records": [record]})
         except _KilledError:
@@ -151,7 +141,7 @@ class _EventSource:
         if response["batchItemFailures"]:
             self.clock.offset += VISIBILITY_SECONDS
         else:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
         return True
 
     def drain(self, most: int = 100) -> None:
