@@ -10,7 +10,6 @@ that a few hundred items make multipart uploads of several parts per segment.
 
 import base64
 import collections
-import gzip
 import json
 import random
 import threading
@@ -33,6 +32,7 @@ from app.services import ScanPage
 from bench.fast_moto import fast_scan
 from tests.conftest import REGION, Stack
 from tests.handler_calls import context_for, handler_module
+from tests.table_exports import assert_exported_once
 from tools.emulator.seed import load_seed, put_items
 from tools.emulator.sqs_records import receive_records
 
@@ -151,35 +151,15 @@ class _EventSource:
         raise AssertionError(f"the queue still holds messages after {most} deliveries")
 
 
-def _versions(stack: Stack, prefix: str) -> dict[str, int]:
-    """How many versions each object under ``prefix`` has: a second write adds one."""
-    s3 = stack.admin.client("s3")
-    listed = s3.list_object_versions(Bucket=stack.exports.bucket_name, Prefix=prefix)
-    counts: dict[str, int] = {}
-    for version in listed.get("Versions", []):
-        counts[version["Key"]] = counts.get(version["Key"], 0) + 1
-    return counts
-
-
 def _assert_exported_once(stack: Stack, run_id: str, ids: list[str], segments: int) -> None:
-    """One manifest, one object a segment, each written once, every item in them exactly once."""
-    prefix = f"{stack.exports.prefix}table/{run_id}/"
-    manifest_key = prefix + "manifest.json"
-    assert _versions(stack, prefix) == {
-        manifest_key: 1,
-        **{f"{prefix}segment-{i}-of-{segments}.jsonl.gz": 1 for i in range(segments)},
-    }
-    s3 = stack.admin.client("s3")
-    bucket = stack.exports.bucket_name
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    exported: list[str] = []
-    for entry in manifest["objects"]:
-        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
-        lines = [json.loads(line)["item_id"] for line in gzip.decompress(body).splitlines()]
-        assert len(lines) == entry["items"]
-        exported += lines
-    assert sorted(exported) == ids
-    assert manifest["items"] == len(ids)
+    """Exported once (:func:`tests.table_exports.assert_exported_once`), and the run complete."""
+    manifest_key = assert_exported_once(
+        stack.admin.client("s3"),
+        stack.exports.bucket_name,
+        f"{stack.exports.prefix}table/{run_id}/",
+        ids,
+        segments,
+    )
     stored = stack.admin.client("dynamodb").get_item(
         TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
     )["Item"]
