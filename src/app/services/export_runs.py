@@ -12,7 +12,7 @@ the set full and writes the manifest.
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -149,11 +149,7 @@ class ExportRunsTable:
             stored = cast("dict[str, Any]", error.response).get("Item", {})
             if stored.get("status", {}).get("S") != "complete":
                 return None  # leased by a live owner (or fanned out: its segments' own leases)
-            return replace(
-                _stored_run(run.run_id, stored),
-                complete=True,
-                manifest_key=stored["manifest_key"]["S"],
-            )
+            return _stored_run(run.run_id, stored)
         return _stored_run(run.run_id, response["Attributes"])
 
     def save_segment(
@@ -196,12 +192,7 @@ class ExportRunsTable:
             if _condition_failed(error):
                 return None
             raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
-        stored = response["Attributes"]
-        if stored["status"]["S"] != "complete":
-            return _stored_run(run.run_id, stored)
-        return replace(
-            _stored_run(run.run_id, stored), complete=True, manifest_key=stored["manifest_key"]["S"]
-        )
+        return _stored_run(run.run_id, response["Attributes"])
 
     def mark_dispatched(self, run_id: str) -> None:
         """Every segment's message is sent: a duplicate trigger sends none again."""
@@ -257,9 +248,7 @@ class ExportRunsTable:
                 raise UnknownSegmentError(f"run {run_id!r} has no segment {index}") from error
             if stored.get("status", {}).get("S") != "complete":
                 return None
-            return replace(
-                _stored_run(run_id, stored), complete=True, manifest_key=stored["manifest_key"]["S"]
-            )
+            return _stored_run(run_id, stored)
         return _stored_run(run_id, response["Attributes"])
 
     def release_segment(
@@ -375,15 +364,19 @@ class ExportRunsTable:
 
 
 def _stored_run(run_id: str, attributes: Mapping[str, Any]) -> ExportRun:
+    """The run as ``attributes`` hold it: ``complete`` (with its manifest) once it is."""
     total = int(attributes["total_segments"]["N"])
     segments = [
         SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
         for index in range(total)
     ]
     created_at = attributes.get("created_at", {}).get("N")
+    complete = attributes.get("status", {}).get("S") == "complete"
     return ExportRun(
         run_id=run_id,
         segments=segments,
+        complete=complete,
+        manifest_key=attributes["manifest_key"]["S"] if complete else None,
         created_at=int(created_at) if created_at is not None else None,
         dispatched=bool(attributes.get("dispatched", {}).get("BOOL")),
         finished=frozenset(int(n) for n in attributes.get("finished_segments", {}).get("NS", [])),
