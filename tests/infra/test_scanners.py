@@ -1,7 +1,7 @@
 """Template scanners and the hardening they cannot see.
 
-- cfn-lint on template.yaml and on its translation (dev, prod, cross-account): no warnings
-  (tests/infra/test_template.py owns the errors).
+- cfn-lint: tests/infra/test_template.py lints template.yaml and each translation once, errors
+  and warnings alike (one cfn-lint run of a translation costs seconds).
 - checkov on the translation, from its own venv (``make scan`` builds it; ``make test`` too):
   nothing failed, and every suppression in the template says why.
 - What no scanner checks: data kept in prod only (DeletionPolicy/UpdateReplacePolicy through
@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import ManualArgs, lint
 
-from tests.conftest import REGION
 from tools.emulator import sam_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +35,7 @@ PARAMETER_SETS = {
 }
 CHECKOV_CHECKS = ROOT / "tools" / "checkov"
 CHECKOV_SCOPE = ["--framework", "cloudformation", "--external-checks-dir", str(CHECKOV_CHECKS)]
-CHECKOV_SCOPE += ["--file"]
 STATEFUL = {"AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::Logs::LogGroup"}
-
-
-def _findings(text: str) -> dict[str, list[str]]:
-    """cfn-lint's findings by level (error, warning, informational), informational included."""
-    config = ManualArgs(regions=[REGION], include_checks=["I"])
-    findings: dict[str, list[str]] = {"error": [], "warning": [], "informational": []}
-    for match in lint(text, regions=[REGION], config=config):
-        findings[match.rule.severity].append(f"{match.rule.id} line {match.linenumber}")
-    return findings
 
 
 @pytest.fixture(scope="module")
@@ -55,66 +43,11 @@ def translations(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: sam_template.translate(template, p) for name, p in PARAMETER_SETS.items()}
 
 
-def test_cfn_lint_warns_about_nothing_in_the_template() -> None:
-    assert _findings(sam_template.TEMPLATE.read_text())["warning"] == []
-
-
-@pytest.mark.parametrize("name", PARAMETER_SETS)
-def test_cfn_lint_warns_about_nothing_in_the_translation(
-    translations: dict[str, dict[str, Any]], name: str
-) -> None:
-    assert _findings(json.dumps(translations[name]))["warning"] == []
-
-
 # --- checkov -------------------------------------------------------------------------------------
 
 
-def _checkov(path: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [
-            str(CHECKOV),
-            "--compact",
-            "--skip-download",
-            "--output",
-            "json",
-            *CHECKOV_SCOPE,
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
-        timeout=120,
-    )
-    report: dict[str, Any] = json.loads(result.stdout)
-    return report
-
-
-@pytest.mark.skipif(
-    not CHECKOV.exists() and not os.environ.get("CI"),
-    reason="checkov lives in .venv-checkov: `make scan` (or `make test`) builds it",
-)
-def test_checkov_fails_nothing_in_the_translation(
-    translations: dict[str, dict[str, Any]], tmp_path: Path
-) -> None:
-    path = tmp_path / "translated.json"
-    path.write_text(json.dumps(translations["dev"]))
-    report = _checkov(path)
-    failed = [
-        f"{check['check_id']} {check['resource']}" for check in report["results"]["failed_checks"]
-    ]
-    assert failed == []
-    summary = report["summary"]
-    assert summary["passed"] > 0
-    assert summary["parsing_errors"] == 0
-    skipped = {
-        (c["check_id"], c["resource"].split(".")[-1]) for c in report["results"]["skipped_checks"]
-    }
-    assert skipped == _suppressions(translations["dev"]), (
-        "every suppression is used, and only those"
-    )
-    passed = {(c["check_id"], c["resource"]) for c in report["results"]["passed_checks"]}
-    assert ("CKV_ITEMS_1", "AWS::ApiGatewayV2::Api.ItemsApi") in passed, "the project's own check"
+OPEN_ROUTES = {"no-authorizer": None, "one-route-open": "ExportItemFunction"}
+"""The variants checkov must fail: the API's authorizer gone, or one route opened to anyone."""
 
 
 def _without_route_auth(template: dict[str, Any], open_route: str | None) -> dict[str, Any]:
@@ -132,23 +65,71 @@ def _without_route_auth(template: dict[str, Any], open_route: str | None) -> dic
     return changed
 
 
+@pytest.fixture(scope="module")
+def checkov(
+    template: dict[str, Any],
+    translations: dict[str, dict[str, Any]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """checkov's checks, by outcome, for the dev translation and each variant it must fail: one
+    checkov run over all of them (each run spends about 8 s loading before it scans anything)."""
+    scanned = {"dev": translations["dev"]} | {
+        name: sam_template.translate(_without_route_auth(template, route))
+        for name, route in OPEN_ROUTES.items()
+    }
+    folder = tmp_path_factory.mktemp("checkov")
+    files: list[str] = []
+    for name, translated in scanned.items():
+        (folder / f"{name}.json").write_text(json.dumps(translated))
+        files += ["--file", str(folder / f"{name}.json")]
+    result = subprocess.run(
+        [str(CHECKOV), "--compact", "--skip-download", "--output", "json", *CHECKOV_SCOPE, *files],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "CKV_SKIP_PACKAGE_UPDATE_CHECK": "true"},
+        timeout=180,
+    )
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["summary"]["parsing_errors"] == 0
+    by_file: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {"failed_checks": [], "skipped_checks": [], "passed_checks": []} for name in scanned
+    }
+    for outcome, checks in report["results"].items():
+        for check in checks if outcome in by_file["dev"] else []:
+            by_file[Path(check["file_path"]).stem][outcome].append(check)
+    return by_file
+
+
 @pytest.mark.skipif(
     not CHECKOV.exists() and not os.environ.get("CI"),
     reason="checkov lives in .venv-checkov: `make scan` (or `make test`) builds it",
 )
-@pytest.mark.parametrize(
-    "open_route", [None, "ExportItemFunction"], ids=["no-authorizer", "one-route-open"]
+def test_checkov_fails_nothing_in_the_translation(
+    translations: dict[str, dict[str, Any]], checkov: dict[str, dict[str, list[dict[str, Any]]]]
+) -> None:
+    results = checkov["dev"]
+    failed = [f"{check['check_id']} {check['resource']}" for check in results["failed_checks"]]
+    assert failed == []
+    skipped = {(c["check_id"], c["resource"].split(".")[-1]) for c in results["skipped_checks"]}
+    assert skipped == _suppressions(translations["dev"]), (
+        "every suppression is used, and only those"
+    )
+    passed = {(c["check_id"], c["resource"]) for c in results["passed_checks"]}
+    assert passed, "checkov ran its checks on the translation"
+    assert ("CKV_ITEMS_1", "AWS::ApiGatewayV2::Api.ItemsApi") in passed, "the project's own check"
+
+
+@pytest.mark.skipif(
+    not CHECKOV.exists() and not os.environ.get("CI"),
+    reason="checkov lives in .venv-checkov: `make scan` (or `make test`) builds it",
 )
+@pytest.mark.parametrize("variant", OPEN_ROUTES)
 def test_checkov_fails_an_api_with_a_route_open_to_anyone(
-    template: dict[str, Any], tmp_path: Path, open_route: str | None
+    checkov: dict[str, dict[str, list[dict[str, Any]]]], variant: str
 ) -> None:
     """checkov's own route check (CKV_AWS_309) is Terraform's only; tools/checkov's covers SAM."""
-    path = tmp_path / "translated.json"
-    path.write_text(json.dumps(sam_template.translate(_without_route_auth(template, open_route))))
-    failed = {
-        (check["check_id"], check["resource"])
-        for check in _checkov(path)["results"]["failed_checks"]
-    }
+    failed = {(check["check_id"], check["resource"]) for check in checkov[variant]["failed_checks"]}
     assert failed == {("CKV_ITEMS_1", "AWS::ApiGatewayV2::Api.ItemsApi")}
 
 
