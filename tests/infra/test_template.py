@@ -45,8 +45,9 @@ PARAMETER_SETS = {
 
 
 def _errors(template_text: str) -> list[str]:
-    """cfn-lint's errors and warnings (its default): a warning fails as an error does."""
-    matches = lint(template_text, regions=[REGION], config=ManualArgs(regions=[REGION]))
+    """cfn-lint's findings, informational ones included: any fails as an error does."""
+    config = ManualArgs(regions=[REGION], include_checks=["I"])
+    matches = lint(template_text, regions=[REGION], config=config)
     return [f"{m.rule.id} {m.message} ({m.linenumber})" for m in matches]
 
 
