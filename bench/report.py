@@ -1,5 +1,5 @@
 """The results as one Markdown table (each figure, its same-run baseline, target and verdict), the
-breakdown of a cold start (and its importtime reference), and the plot of the table export's scaling run."""
+breakdown of a cold start (and its importtime reference), and the plot of the table export."""
 
 from __future__ import annotations
 

@@ -85,6 +85,25 @@ def test_the_quick_run_measures_what_the_figures_say(quick_run: Path) -> None:
         assert subjects["function"]["modules"] > subjects["baseline"]["modules"]
     get_item = results["plain"]["GetItemFunction"]
     assert len(get_item["function"]["first_ms"]) == len(get_item["baseline"]["first_ms"]) == 1
+    # where the init's time goes: the phases add up to the init, Powertools only in the function's
+    phases = results["phases"]["GetItemFunction"]
+    assert set(phases) == {"function", "baseline", "paused-baseline"}
+    for label, runs in phases.items():
+        assert list(runs["phases_ms"]) == ["boto3", "aws_lambda_powertools", "app"], label
+        (init_ms,) = runs["init_ms"]
+        assert sum(ms for (ms,) in runs["phases_ms"].values()) == pytest.approx(init_ms, abs=0.01)
+        assert runs["phase_modules"]["boto3"] > 100
+    assert phases["function"]["phase_modules"]["aws_lambda_powertools"] > 0
+    assert phases["baseline"]["phase_modules"]["aws_lambda_powertools"] == 0
+
+
+def test_the_quick_run_writes_where_a_cold_starts_time_goes(quick_run: Path) -> None:
+    breakdown = (quick_run / "cold_start_imports.md").read_text()
+    assert breakdown.startswith("# Where a cold start's time goes\n")
+    assert "## GetItemFunction" in breakdown
+    assert "| **init** |" in breakdown
+    reference = (quick_run / "cold_start_importtime.md").read_text()
+    assert reference.startswith("# Import time by package: an instrumented reference\n")
 
 
 def test_the_quick_run_writes_the_plot(quick_run: Path) -> None:
