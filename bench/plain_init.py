@@ -296,51 +296,39 @@ def _signed(spread: Spread) -> str:
     return f"{spread.median:+.0f} ms ({spread.low:+.0f}{RANGE}{spread.high:+.0f})"
 
 
-def _differences(runs: Runs, baseline: Runs, row: str, cpu: bool) -> Spread:
-    """Paired: repetition *i*'s phase minus the baseline's in the same round."""
-    mine = (runs.phases_cpu_ms if cpu else runs.phases_ms)[row]
-    theirs = (baseline.phases_cpu_ms if cpu else baseline.phases_ms)[row]
-    return Spread.of([m - t for m, t in zip(mine, theirs, strict=True)])
-
-
 def phase_table(subjects: Subjects, *, cpu: bool = False) -> str:
-    """Markdown: one function's init, phase by phase, for every subject (wall or CPU ms), and the
-    build's paired differences from the baseline and from the baseline with its collector held
-    off."""
+    """Markdown: one function's init, phase by phase, for every subject (wall or CPU ms), and
+    the builds' paired differences from the baseline (and the last build's from the baseline with
+    its collector held off)."""
     labels = [label for label in PHASE_COLUMNS if label in subjects]
-    builds = [label for label in ("before", "function") if label in subjects]
     names = dict(PHASE_COLUMNS)
     if "before" not in subjects:
         names["function"] = "Build"
-    last = builds[-1]
-    references = [label for label in BASELINE_LABELS if label in subjects]
+    pairs = [(build, "baseline") for build in ("before", "function") if build in subjects]
+    if "paused-baseline" in subjects:
+        pairs.append(("function", "paused-baseline"))
+    figures: dict[str, dict[str, list[float]]] = {}
+    for label in labels:
+        by_row = dict(subjects[label].phases_cpu_ms if cpu else subjects[label].phases_ms)
+        by_row["init"] = [sum(values) for values in zip(*by_row.values(), strict=True)]
+        figures[label] = by_row
     header = ["Phase", *(names[label] for label in labels)]
-    header += [f"{names[last]} \N{MINUS SIGN} {names[label].lower()}" for label in references]
+    header += [f"{names[build]} \N{MINUS SIGN} {names[ref].lower()}" for build, ref in pairs]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
-
-    def figures(runs: Runs) -> dict[str, list[float]]:
-        return runs.phases_cpu_ms if cpu else runs.phases_ms
-
-    for row, title in PHASE_ROWS.items():
+    for row, title in [*PHASE_ROWS.items(), ("init", "**init**")]:
         cells = [title]
         for label in labels:
-            runs = subjects[label]
-            modules = "" if cpu else f", {runs.phase_modules.get(row, 0)} modules"
-            cells.append(f"{Spread.of(figures(runs)[row]).text('ms')}{modules}")
-        for label in references:
-            cells.append(_signed(_differences(subjects[last], subjects[label], row, cpu)))
+            modules = subjects[label].phase_modules
+            count = sum(modules.values()) if row == "init" else modules.get(row, 0)
+            median = Spread.of(figures[label][row]).text("ms")
+            cells.append(
+                (f"**{median}**" if row == "init" else median)
+                + ("" if cpu else f", {count} module{'' if count == 1 else 's'}")
+            )
+        for build, ref in pairs:
+            mine, theirs = figures[build][row], figures[ref][row]
+            cells.append(_signed(Spread.of([m - t for m, t in zip(mine, theirs, strict=True)])))
         lines.append("| " + " | ".join(cells) + " |")
-    total = ["**init**"]
-    for label in labels:
-        runs = subjects[label]
-        sums = [sum(values) for values in zip(*figures(runs).values(), strict=True)]
-        modules = "" if cpu else f", {sum(runs.phase_modules.values())} modules"
-        total.append(f"**{Spread.of(sums).text('ms')}**{modules}")
-    for label in references:
-        mine = [sum(v) for v in zip(*figures(subjects[last]).values(), strict=True)]
-        theirs = [sum(v) for v in zip(*figures(subjects[label]).values(), strict=True)]
-        total.append(_signed(Spread.of([m - t for m, t in zip(mine, theirs, strict=True)])))
-    lines.append("| " + " | ".join(total) + " |")
     return "\n".join(lines) + "\n"
 
 
