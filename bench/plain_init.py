@@ -338,7 +338,7 @@ PHASES_INTRO = """\
 Each function's init in fresh `python -I -S` processes with nothing timed per import
 (`bench/plain_child.py` with `BENCH_PHASES`, run by `python -m bench.plain_init --phases`): the
 child imports boto3, then Powertools' package, then the handler's module, and reads the clocks only
-between them. Medians (min{dash}max) of {rounds} round(s); each round runs every subject of a
+between them. Medians (min{dash}max) of {rounds}; each round runs every subject of a
 function back to back in rotating order, and the differences are paired (round *i* against round
 *i*). Modules are those each phase adds to `sys.modules` (the interpreter's own startup, about 35,
 is not counted). *Before* is another build measured in the same rounds (`--before DIR`).
@@ -358,7 +358,8 @@ def phases_markdown(results: dict[str, Subjects], context: str = "") -> str:
         (len(next(iter(runs.phases_ms.values()))) for s in results.values() for runs in s.values()),
         default=0,
     )
-    out = [PHASES_INTRO.format(dash=RANGE, rounds=rounds, context=context).rstrip(), ""]
+    counted = f"{rounds} round{'' if rounds == 1 else 's'}"
+    out = [PHASES_INTRO.format(dash=RANGE, rounds=counted, context=context).rstrip(), ""]
     for function_id, subjects in results.items():
         out += [f"## {function_id}", "", phase_table(subjects), "CPU time (user and system):", ""]
         out += [phase_table(subjects, cpu=True)]
