@@ -411,7 +411,7 @@ def imports_markdown(results: Results) -> str:
         "jmespath, s3transfer and six come precompiled with Lambda's runtime; "
         "aws_lambda_powertools, typing_extensions and app are the function's own. *Module-level "
         "code* is the rest of the init: what the handler module's body runs besides imports "
-        "(sessions, clients, the Powertools resolver), which importtime does not time.",
+        "(sessions, clients), which importtime does not time.",
         "",
     ]
     for function_id, variants in results.imports.items():
