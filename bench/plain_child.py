@@ -16,8 +16,9 @@ whatever else the machine runs. The function's own output goes to stderr, as its
 
 With ``BENCH_PHASES`` (comma-separated modules, set by ``bench.plain_init --phases``) init imports
 those modules one after the other before the handler's, and reads the clocks only between them:
-nothing is timed per import. A second line follows, one ``<module>:<ms>:<CPU ms>:<modules>`` per
-phase, the handler's module last as ``handler``.
+nothing is timed per import. A second line follows, one ``<module>:<ms>:<CPU ms>:<modules>:<on>``
+per phase, the handler's module last as ``handler``; ``<on>`` is 1 when the collector was running
+as the phase ended (the bench smoke test checks that it runs as in the real init).
 """
 
 import gc
@@ -39,12 +40,13 @@ def main() -> int:
     phases = [name for name in os.environ.get("BENCH_PHASES", "").split(",") if name]
 
     began, cpu_began = time.perf_counter(), time.process_time()
-    marks = [("", began, cpu_began, len(sys.modules))]
+    marks = [("", began, cpu_began, len(sys.modules), gc.isenabled())]
     if pause_gc:
         gc.disable()
     for name in phases:
         importlib.import_module(name)
-        marks.append((name, time.perf_counter(), time.process_time(), len(sys.modules)))
+        mark = (name, time.perf_counter(), time.process_time(), len(sys.modules), gc.isenabled())
+        marks.append(mark)
     function = getattr(importlib.import_module(module_name), function_name)
     if pause_gc:
         gc.freeze()
@@ -53,7 +55,7 @@ def main() -> int:
     init_ms = (ended - began) * 1000
     init_cpu_ms = (cpu_ended - cpu_began) * 1000
     modules = len(sys.modules)
-    marks.append(("handler", ended, cpu_ended, modules))
+    marks.append(("handler", ended, cpu_ended, modules, gc.isenabled()))
 
     first = "-"
     if event_path != "-":
@@ -69,11 +71,11 @@ def main() -> int:
     if phases:
         spans = []
         for index in range(1, len(marks)):  # not itertools.pairwise: one import more
-            (_, last_wall, last_cpu, last_count), (name, wall, cpu, count) = marks[
+            (_, last_wall, last_cpu, last_count, _), (name, wall, cpu, count, collecting) = marks[
                 index - 1 : index + 1
             ]
             wall_ms, cpu_ms = (wall - last_wall) * 1000, (cpu - last_cpu) * 1000
-            spans.append(f"{name}:{wall_ms:.3f}:{cpu_ms:.3f}:{count - last_count}")
+            spans.append(f"{name}:{wall_ms:.3f}:{cpu_ms:.3f}:{count - last_count}:{collecting:d}")
         lines += " ".join(spans)
         lines += "\n"
     os.write(channel, lines.encode())

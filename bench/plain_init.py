@@ -93,6 +93,23 @@ class Runs:
     """By phase (:data:`PHASE_ROWS`), with ``--phases``: index *i* is repetition *i*."""
     phases_cpu_ms: dict[str, list[float]] = field(default_factory=dict)
     phase_modules: dict[str, int] = field(default_factory=dict)
+    collector: dict[str, bool] = field(default_factory=dict)
+    """With ``--phases``: whether the collector ran as each import ended (``app.handlers``,
+    ``boto3``, ..., ``handler``), the same in every round."""
+
+
+@dataclass(frozen=True)
+class Child:
+    """What one fresh process measured (:func:`run_one`)."""
+
+    init_ms: float
+    init_cpu_ms: float
+    first_ms: float | None
+    modules: int
+    phases: dict[str, tuple[float, float, int]]
+    """By :data:`PHASE_ROWS` row: ms, CPU ms, modules."""
+    collector: dict[str, bool]
+    """By module imported (``handler`` for the handler's): the collector running as it ended."""
 
 
 Subjects = dict[str, Runs]
@@ -135,11 +152,10 @@ def run_one(
     *,
     pause_gc: bool = False,
     phases: tuple[str, ...] = (),
-) -> tuple[float, float, float | None, int, dict[str, tuple[float, float, int]]]:
-    """One fresh process: init ms, init CPU ms, first invocation ms (or None), modules loaded,
-    and ``phases`` (modules imported one after the other before the handler's): ms, CPU ms and
-    modules of each, by :data:`PHASE_ROWS` row; ``pause_gc`` holds the collector off during init
-    as ``app.cold_start`` does."""
+) -> Child:
+    """One fresh process: its init, first invocation (unless ``event`` is None) and, with
+    ``phases`` (modules imported one after the other before the handler's), each phase;
+    ``pause_gc`` holds the collector off during init as ``app.cold_start`` does."""
     aws = envs.local.aws
     code = Code(variant.directory, from_build=variant.runtime_only)
     credentials = execution_environment.role_credentials(aws, function)
@@ -180,12 +196,14 @@ def run_one(
     init_ms, init_cpu_ms, first_ms, modules = lines[0].split()
     first = None if first_ms == "-" else float(first_ms)
     by_row: dict[str, tuple[float, float, int]] = {}
+    collector: dict[str, bool] = {}
     for phase in lines[1].split() if phases else ():
-        name, wall, cpu, count = phase.split(":")
+        name, wall, cpu, count, collecting = phase.split(":")
         row = _ROW_OF.get(name, name)
         earlier = by_row.get(row, (0.0, 0.0, 0))
         by_row[row] = (earlier[0] + float(wall), earlier[1] + float(cpu), earlier[2] + int(count))
-    return float(init_ms), float(init_cpu_ms), first, int(modules), by_row
+        collector[name] = collecting == "1"
+    return Child(float(init_ms), float(init_cpu_ms), first, int(modules), by_row, collector)
 
 
 def measure(
@@ -213,7 +231,7 @@ def measure(
             for label, variant, handler in subjects[shift:] + subjects[:shift]:
                 event = _fresh_event(function_id, f"plain-{label}-{repeat}") if timed else None
                 baseline = label in BASELINE_LABELS
-                init_ms, cpu_ms, first_ms, modules, by_row = run_one(
+                child = run_one(
                     envs,
                     function,
                     variant,
@@ -224,15 +242,18 @@ def measure(
                 )
                 runs = results.setdefault(function_id, {}).setdefault(label, Runs())
                 for row in PHASE_ROWS if phases else ():
-                    wall, cpu, count = by_row.get(row, (0.0, 0.0, 0))
+                    wall, cpu, count = child.phases.get(row, (0.0, 0.0, 0))
                     runs.phases_ms.setdefault(row, []).append(wall)
                     runs.phases_cpu_ms.setdefault(row, []).append(cpu)
                     runs.phase_modules[row] = count
-                runs.init_ms.append(init_ms)
-                runs.init_cpu_ms.append(cpu_ms)
-                runs.modules = modules
-                if first_ms is not None:
-                    runs.first_ms.append(first_ms)
+                if runs.collector and runs.collector != child.collector:
+                    raise RuntimeError(f"{function_id} ({label}): the collector ran differently")
+                runs.collector = child.collector
+                runs.init_ms.append(child.init_ms)
+                runs.init_cpu_ms.append(child.init_cpu_ms)
+                runs.modules = child.modules
+                if child.first_ms is not None:
+                    runs.first_ms.append(child.first_ms)
         print(
             f"[bench {time.strftime('%H:%M:%S')}] plain cold init: {repeat + 1}/{repeats}",
             file=sys.stderr,

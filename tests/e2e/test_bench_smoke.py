@@ -84,6 +84,16 @@ def test_the_quick_run_measures_what_the_figures_say(quick_run: Path) -> None:
         assert runs["phase_modules"]["boto3"] > 100
     assert phases["function"]["phase_modules"]["aws_lambda_powertools"] > 0
     assert phases["baseline"]["phase_modules"]["aws_lambda_powertools"] == 0
+    # the collector as in the real init: the function's held off by app.handlers until its
+    # handler module's end, the baseline's running, the held-off baseline's off until init's end
+    assert phases["function"]["collector"] == {
+        "app.handlers": False,
+        "boto3": False,
+        "aws_lambda_powertools": False,
+        "handler": True,
+    }
+    assert phases["baseline"]["collector"] == {"boto3": True, "handler": True}
+    assert phases["paused-baseline"]["collector"] == {"boto3": False, "handler": True}
 
 
 def test_the_quick_run_writes_where_a_cold_starts_time_goes(quick_run: Path) -> None:
