@@ -23,6 +23,7 @@ LAMBDA_PROVIDED = {
     "AWS_DEFAULT_REGION",
     "AWS_LAMBDA_FUNCTION_NAME",
     "AWS_LAMBDA_LOG_STREAM_NAME",
+    "_HANDLER",  # the function's Handler, as Lambda sets it: app.cold_start reads it
 }
 PARAMETER_SETS = {
     "dev": {},
