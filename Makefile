@@ -184,7 +184,8 @@ bench: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold starts, warm overhead, S
 
 # Only the cold starts, with nothing hooked: every function's init (and first invocation) from the
 # same kind of build, paired with its baseline's in fresh processes (bench/plain_init.py), about a
-# minute. ARGS="--repeats 21", "--before OTHER_BUILD_DIR" (another build, same rounds), "--no-first".
+# minute. ARGS="--repeats 21", "--before OTHER_BUILD_DIR" (another build, same rounds), "--no-first",
+# "--phases --out FILE" (init split into boto3, Powertools, the handler's module: where it goes).
 .PHONY: bench-cold
 bench-cold: $(BIN)/.installed $(SAM_VENV)/.installed ## Cold init and first invocation, uninstrumented, of every function vs its baseline
 	$(SAM_VENV)/bin/sam build --build-dir $(BENCH_BUILD)/build --cache-dir $(BENCH_BUILD)/cache

@@ -13,6 +13,12 @@ built in). Bytecode is never written (``/var/task`` is read-only).
 One line goes to the original stdout: ``<init ms> <init CPU ms> <first invocation ms or ->
 <modules>``. CPU time is the process's (user and system), far less disturbed than wall time by
 whatever else the machine runs. The function's own output goes to stderr, as its logs would.
+
+With ``BENCH_PHASES`` (comma-separated modules, set by ``bench.plain_init --phases``) init imports
+those modules one after the other before the handler's, and reads the clocks only between them:
+nothing is timed per import. A second line follows, one ``<module>:<ms>:<CPU ms>:<modules>:<on>``
+per phase, the handler's module last as ``handler``; ``<on>`` is 1 when the collector was running
+as the phase ended (the bench smoke test checks that it runs as in the real init).
 """
 
 import gc
@@ -31,17 +37,25 @@ def main() -> int:
     module_name, _, function_name = handler.rpartition(".")
 
     pause_gc = os.environ.get("BENCH_PAUSE_GC") == "1"  # a baseline held as app.cold_start holds
+    phases = [name for name in os.environ.get("BENCH_PHASES", "").split(",") if name]
 
     began, cpu_began = time.perf_counter(), time.process_time()
+    marks = [("", began, cpu_began, len(sys.modules), gc.isenabled())]
     if pause_gc:
         gc.disable()
+    for name in phases:
+        importlib.import_module(name)
+        mark = (name, time.perf_counter(), time.process_time(), len(sys.modules), gc.isenabled())
+        marks.append(mark)
     function = getattr(importlib.import_module(module_name), function_name)
     if pause_gc:
         gc.freeze()
         gc.enable()
-    init_ms = (time.perf_counter() - began) * 1000
-    init_cpu_ms = (time.process_time() - cpu_began) * 1000
+    ended, cpu_ended = time.perf_counter(), time.process_time()
+    init_ms = (ended - began) * 1000
+    init_cpu_ms = (cpu_ended - cpu_began) * 1000
     modules = len(sys.modules)
+    marks.append(("handler", ended, cpu_ended, modules, gc.isenabled()))
 
     first = "-"
     if event_path != "-":
@@ -53,7 +67,18 @@ def main() -> int:
         began = time.perf_counter()
         function(event, context)
         first = f"{(time.perf_counter() - began) * 1000:.3f}"
-    os.write(channel, f"{init_ms:.3f} {init_cpu_ms:.3f} {first} {modules}\n".encode())
+    lines = f"{init_ms:.3f} {init_cpu_ms:.3f} {first} {modules}\n"
+    if phases:
+        spans = []
+        for index in range(1, len(marks)):  # not itertools.pairwise: one import more
+            (_, last_wall, last_cpu, last_count, _), (name, wall, cpu, count, collecting) = marks[
+                index - 1 : index + 1
+            ]
+            wall_ms, cpu_ms = (wall - last_wall) * 1000, (cpu - last_cpu) * 1000
+            spans.append(f"{name}:{wall_ms:.3f}:{cpu_ms:.3f}:{count - last_count}:{collecting:d}")
+        lines += " ".join(spans)
+        lines += "\n"
+    os.write(channel, lines.encode())
     return 0
 
 

@@ -1,5 +1,5 @@
 """The results as one Markdown table (each figure, its same-run baseline, target and verdict), the
-cold start's imports by package, and the plot of the table export's scaling run."""
+breakdown of a cold start (and its importtime reference), and the plot of the table export."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import plain_init
 from bench.plain_init import TARGET as PLAIN_COLD_TARGET
 from bench.run import BASELINES, Results
 from bench.stats import RANGE, Spread, mib, ratios, size_mib
@@ -399,15 +400,18 @@ def context_line(results: Results) -> str:
 def imports_markdown(results: Results) -> str:
     """Each function's init split into imports by package and the rest of its module code."""
     out = [
-        "# Where a cold start's time goes",
+        "# Import time by package: an instrumented reference",
         "",
-        "`python -X importtime` of two functions' inits, offline; medians of a few runs, package "
-        "by package (importtime slows every import: read the shares more than the totals). Each "
+        "Where a cold start's time goes, measured with nothing timed per import, is "
+        "`cold_start_imports.md`. This is `python -X importtime` of two functions' inits, "
+        "offline; medians of a few runs, package by package. importtime slows every import, so it "
+        "overstates the share of whatever imports more: read the packages' order, not the "
+        "totals or the ratios. Each "
         "module's own import time, summed by package. boto3, botocore, urllib3, dateutil, "
         "jmespath, s3transfer and six come precompiled with Lambda's runtime; "
         "aws_lambda_powertools, typing_extensions and app are the function's own. *Module-level "
         "code* is the rest of the init: what the handler module's body runs besides imports "
-        "(sessions, clients, the Powertools resolver), which importtime does not time.",
+        "(sessions, clients), which importtime does not time.",
         "",
     ]
     for function_id, variants in results.imports.items():
@@ -512,7 +516,8 @@ def _yerr(spreads: list[Spread]) -> list[list[float]]:
 
 
 def write(results: Results, out_dir: Path, *, with_plot: bool = True) -> str:
-    """Write latest.md (the table), latest.json, cold_start_imports.md and the plot; the table."""
+    """Write latest.md (the table), latest.json, cold_start_imports.md (where init's time goes),
+    cold_start_importtime.md (the instrumented reference) and the plot; the table."""
     import json
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -521,8 +526,16 @@ def write(results: Results, out_dir: Path, *, with_plot: bool = True) -> str:
         "# `make bench`: latest results\n\n" + context_line(results) + "\n\n" + table
     )
     (out_dir / "latest.json").write_text(json.dumps(results.__dict__, indent=1) + "\n")
+    if results.phases:
+        what = "the `sam build` artifact" if results.build else "`src/` (no `sam build`)"
+        breakdown = plain_init.phases_markdown(
+            plain_init.from_json(results.phases),
+            f"Written by `make bench`: Python {platform.python_version()} on "
+            f"{platform.machine()}, {what}.",
+        )
+        (out_dir / "cold_start_imports.md").write_text(breakdown)
     if results.imports:
-        (out_dir / "cold_start_imports.md").write_text(imports_markdown(results))
+        (out_dir / "cold_start_importtime.md").write_text(imports_markdown(results))
     if with_plot and results.export:
         plot(results, out_dir / "table_export.png")
     return table

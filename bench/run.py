@@ -8,7 +8,10 @@ Phases, in order (the first is not timed, so two things share it):
    (sockets, clients, API calls: the probe's hooks inflate its init times);
    **plain**: the same inits and first invocations with nothing hooked (``bench/plain_init.py``):
    the cold-start figures;
-3. **imports**: ``-X importtime`` inits of two functions, with and without bytecode;
+   **phases**: where those inits' time goes, with nothing timed per import (boto3, Powertools,
+   the handler's module: ``bench.plain_init --phases``), written to ``cold_start_imports.md``;
+3. **imports**: ``-X importtime`` inits of two functions, with and without bytecode: an
+   instrumented reference by package (importtime slows every import), ``cold_start_importtime.md``;
 4. **warm**: for each request function, one execution environment 1,000 invocations long
    (memory, clients), then pairs of shorter ones, the function's and its baseline's back to back;
 5. **export**: the table export and the naive one, interleaved, at each table size.
@@ -74,6 +77,9 @@ class Settings:
     importtime_repeats: int = 3
     plain_repeats: int = 11
     """Rounds of uninstrumented inits (every function of the template, and its baseline)."""
+    phase_functions: tuple[str, ...] = FUNCTIONS
+    """Functions whose init is split into phases, each beside its baselines in the same rounds."""
+    phase_repeats: int = 9
 
 
 QUICK = Settings(
@@ -90,6 +96,8 @@ QUICK = Settings(
     importtime=("GetItemFunction",),
     importtime_repeats=1,
     plain_repeats=1,
+    phase_functions=("GetItemFunction",),
+    phase_repeats=1,
 )
 """What ``tests/e2e/test_bench_smoke.py`` runs: every phase and the whole report, in seconds."""
 
@@ -146,6 +154,8 @@ class Results:
     export: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
     plain: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     """Uninstrumented init and first invocation, by function and subject (``bench.plain_init``)."""
+    phases: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    """The same inits split into phases, by function and subject (``plain_init --phases``)."""
     sizes: dict[str, dict[str, Any]] = field(default_factory=dict)
     memory_mb: dict[str, int] = field(default_factory=dict)
     """Each function's MemorySize in the template."""
@@ -248,12 +258,6 @@ def measure_cold(
                 runs.append(_init_fields(result))
         progress(f"cold init: repetition {repeat + 1}/{settings.cold_repeats}")
     return cold
-
-
-def measure_plain(
-    envs: Environments, settings: Settings, build_dir: Path | None
-) -> dict[str, dict[str, dict[str, Any]]]:
-    return plain_init.as_json(plain_init.measure_settings(envs, settings, build_dir))
 
 
 def measure_imports(
@@ -496,6 +500,12 @@ def _measure_with_aws(
             (
                 "plain",
                 lambda: plain_init.as_json(plain_init.measure_settings(envs, settings, build_dir)),
+            ),
+            (
+                "phases",
+                lambda: plain_init.as_json(
+                    plain_init.measure_settings(envs, settings, build_dir, phases=True)
+                ),
             ),
             ("imports", lambda: measure_imports(envs, settings, build_dir)),
             ("warm", lambda: measure_warm(envs, settings, handler_variant)),

@@ -74,6 +74,35 @@ def test_the_quick_run_measures_what_the_figures_say(quick_run: Path) -> None:
         assert subjects["function"]["modules"] > subjects["baseline"]["modules"]
     get_item = results["plain"]["GetItemFunction"]
     assert len(get_item["function"]["first_ms"]) == len(get_item["baseline"]["first_ms"]) == 1
+    # where the init's time goes: the phases add up to the init, Powertools only in the function's
+    phases = results["phases"]["GetItemFunction"]
+    assert set(phases) == {"function", "baseline", "paused-baseline"}
+    for label, runs in phases.items():
+        assert list(runs["phases_ms"]) == ["boto3", "aws_lambda_powertools", "app"], label
+        (init_ms,) = runs["init_ms"]
+        assert sum(ms for (ms,) in runs["phases_ms"].values()) == pytest.approx(init_ms, abs=0.01)
+        assert runs["phase_modules"]["boto3"] > 100
+    assert phases["function"]["phase_modules"]["aws_lambda_powertools"] > 0
+    assert phases["baseline"]["phase_modules"]["aws_lambda_powertools"] == 0
+    # the collector as in the real init: the function's held off by app.handlers until its
+    # handler module's end, the baseline's running, the held-off baseline's off until init's end
+    assert phases["function"]["collector"] == {
+        "app.handlers": False,
+        "boto3": False,
+        "aws_lambda_powertools": False,
+        "handler": True,
+    }
+    assert phases["baseline"]["collector"] == {"boto3": True, "handler": True}
+    assert phases["paused-baseline"]["collector"] == {"boto3": False, "handler": True}
+
+
+def test_the_quick_run_writes_where_a_cold_starts_time_goes(quick_run: Path) -> None:
+    breakdown = (quick_run / "cold_start_imports.md").read_text()
+    assert breakdown.startswith("# Where a cold start's time goes\n")
+    assert "## GetItemFunction" in breakdown
+    assert "| **init** |" in breakdown
+    reference = (quick_run / "cold_start_importtime.md").read_text()
+    assert reference.startswith("# Import time by package: an instrumented reference\n")
 
 
 def test_the_quick_run_writes_the_plot(quick_run: Path) -> None:
