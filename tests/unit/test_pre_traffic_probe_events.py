@@ -1,0 +1,95 @@
+"""The pre-traffic probes are events the functions' triggers could send (mutation survivors): an
+HTTP probe has the shape of API Gateway's payload 2.0 (the recorded events in ``events/``, header
+names lowercase as AWS documents), and a verdict names what each probe expected and what it got."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.operations import pre_traffic
+from app.operations.pre_traffic import _answer, probes
+from app.services import Invocation
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+HTTP_FUNCTIONS = ("GetItemFunction", "ExportItemFunction")
+
+
+def _paths(document: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every key path of a JSON document's objects."""
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield (*prefix, key)
+            yield from _paths(value, (*prefix, key))
+
+
+def _recorded(function: str) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted((EVENTS / function).glob("*.json"))]
+
+
+RECORDED_PATHS = {
+    path for function in HTTP_FUNCTIONS for event in _recorded(function) for path in _paths(event)
+}
+
+
+@pytest.mark.parametrize("function", HTTP_FUNCTIONS)
+def test_an_http_probe_has_only_fields_api_gateway_sends(function: str) -> None:
+    (probe,) = [probe for probe in probes("d-SHAPE") if probe.function == function]
+    unknown = {
+        ".".join(path)
+        for path in _paths(probe.event)
+        # The claims are the token's, whatever they are.
+        if path[:4] != ("requestContext", "authorizer", "jwt", "claims")
+        and path not in RECORDED_PATHS
+    }
+    assert unknown == set()
+    assert all(name == name.lower() for name in probe.event["headers"])
+
+
+@pytest.mark.parametrize("function", HTTP_FUNCTIONS)
+def test_an_http_probe_says_what_api_gateway_says_for_its_route(function: str) -> None:
+    (probe,) = [probe for probe in probes("d-SHAPE") if probe.function == function]
+    event = probe.event
+    (recorded, *_) = _recorded(function)
+    # What every request of this route carries, whichever item and caller.
+    for key in ("version", "routeKey", "rawQueryString", "isBase64Encoded"):
+        assert event[key] == recorded[key], key
+    for key in ("routeKey", "stage"):
+        assert event["requestContext"][key] == recorded["requestContext"][key], key
+    http = event["requestContext"]["http"]
+    assert (http["method"], http["protocol"]) == (
+        recorded["requestContext"]["http"]["method"],
+        recorded["requestContext"]["http"]["protocol"],
+    )
+    assert http["path"] == event["rawPath"]
+    assert event["headers"]["accept"] == "application/json"
+    if event["body"] is not None:
+        assert event["headers"]["content-type"] == recorded["headers"]["content-type"]
+
+
+def test_an_answer_of_no_known_shape_is_named_by_its_type() -> None:
+    assert _answer(Invocation(["not", "an", "object"])) == "an answer of type list"
+    assert _answer(Invocation({"other": 1})) == "an answer of type dict"
+
+
+def test_a_failed_probe_says_what_it_expected() -> None:
+    class _Unhealthy:
+        def invoke(self, version_arn: str, event: dict[str, Any]) -> Invocation:
+            return Invocation({"statusCode": 500})
+
+    class _Deployments:
+        def report_hook(self, deployment_id: str, execution_id: str, *, succeeded: bool) -> None:
+            pass
+
+    verdict = pre_traffic.run_pre_traffic_hook(
+        "d-1",
+        "e-1",
+        targets={"GetItemFunction": "arn:aws:lambda:eu-west-1:123456789012:function:f:1"},
+        versions=_Unhealthy(),  # type: ignore[arg-type]
+        deployments=_Deployments(),  # type: ignore[arg-type]
+    )
+    assert [(result.expected, result.answer) for result in verdict.results] == [
+        ("statusCode 404 (or 200)", "statusCode 500")
+    ]
