@@ -11,6 +11,7 @@ import pytest
 
 from app.operations import pre_traffic
 from app.operations.pre_traffic import _answer, probes
+from app.operations.requests import ExportRequest, export_request_from_message, parse_item_id
 from app.services import Invocation
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -93,3 +94,57 @@ def test_a_failed_probe_says_what_it_expected() -> None:
     assert [(result.expected, result.answer) for result in verdict.results] == [
         ("statusCode 404 (or 200)", "statusCode 500")
     ]
+
+
+def _probe(function: str, deployment_id: str = "d-SHAPE") -> pre_traffic.Probe:
+    (probe,) = [probe for probe in probes(deployment_id) if probe.function == function]
+    return probe
+
+
+def test_the_queue_probe_is_an_sqs_record_asking_to_export_the_probe_item() -> None:
+    (record,) = _probe("ExportQueueFunction").event["Records"]
+    recorded_paths = {
+        path for event in _recorded("ExportQueueFunction") for path in _paths(event["Records"][0])
+    }
+    assert set(_paths(record)) <= recorded_paths
+    assert record["eventSource"] == "aws:sqs"
+    # The same missing item the HTTP probes ask for, in a body the queue's parser accepts.
+    item_id = _probe("GetItemFunction").event["pathParameters"]["item_id"]
+    assert export_request_from_message(record["body"]) == ExportRequest(item_id)
+    # A first delivery, as SQS counts them (a string, as SQS sends every attribute).
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+
+
+def test_the_probe_item_id_is_one_the_api_accepts_whatever_the_deployment_id() -> None:
+    item_id = _probe("GetItemFunction", "d-" + "X" * 100).event["pathParameters"]["item_id"]
+    assert parse_item_id(item_id) == item_id
+    assert item_id.startswith(pre_traffic.PROBE_PREFIX + "d-XXX")
+
+
+@pytest.mark.parametrize("status", [404, 200])
+def test_the_read_probe_passes_whether_or_not_the_probe_item_exists(status: int) -> None:
+    assert _probe("GetItemFunction").healthy({"statusCode": status})
+    assert not _probe("GetItemFunction").healthy({"statusCode": 201})
+
+
+HEALTHY = {
+    "GetItemFunction": Invocation({"statusCode": 404}),
+    "ExportItemFunction": Invocation({"statusCode": 404}),
+    "ExportQueueFunction": Invocation(
+        {"batchItemFailures": [{"itemIdentifier": "pre-traffic-probe-d-SHAPE-message"}]}
+    ),
+    "ExportTableFunction": Invocation({"status": "rejected"}),
+}
+
+
+@pytest.mark.parametrize("function", HEALTHY)
+def test_what_a_probe_expects_is_said_as_its_answer_is(function: str) -> None:
+    """An operator compares the two fields of the verdict: the same words for the same thing."""
+    probe, healthy = _probe(function), HEALTHY[function]
+    assert probe.healthy(healthy.payload)
+    answer = _answer(healthy)
+    if function == "ExportQueueFunction":
+        field, _count = answer.split()
+        assert probe.expected == f"{field} [pre-traffic-probe-d-SHAPE-message]"
+    else:
+        assert probe.expected.startswith(answer)
