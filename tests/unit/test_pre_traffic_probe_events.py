@@ -108,6 +108,7 @@ def test_the_queue_probe_is_an_sqs_record_asking_to_export_the_probe_item() -> N
     }
     assert set(_paths(record)) <= recorded_paths
     assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"].split(":")[:3] == ["arn", "aws", "sqs"]
     # The same missing item the HTTP probes ask for, in a body the queue's parser accepts.
     item_id = _probe("GetItemFunction").event["pathParameters"]["item_id"]
     assert export_request_from_message(record["body"]) == ExportRequest(item_id)
@@ -148,3 +149,10 @@ def test_what_a_probe_expects_is_said_as_its_answer_is(function: str) -> None:
         assert probe.expected == f"{field} [pre-traffic-probe-d-SHAPE-message]"
     else:
         assert probe.expected.startswith(answer)
+
+
+@pytest.mark.parametrize("function", HEALTHY)
+def test_an_answer_that_is_no_json_object_fails_a_probe_without_raising(function: str) -> None:
+    # Lambda's payload for a crashed runtime can be a bare string.
+    assert not _probe(function).healthy("Task timed out after 15.00 seconds")
+    assert not _probe(function).healthy(None)
