@@ -6,15 +6,16 @@ packages), ``EVENT`` is a JSON file for the first invocation, or ``-`` for init 
 
 Unlike ``bench/probe.py`` there is no audit hook, no import finder and no patched botocore: an
 instrument costs something per import, and that lands on whichever side imports more. What runs
-before the timer starts is the interpreter's own startup and this file's four imports (of which
-``-I -S`` startup lacks only ``importlib``; Lambda's runtime has it loaded too). Bytecode is never
-written (``/var/task`` is read-only).
+before the timer starts is the interpreter's own startup and this file's five imports (of which
+``-I -S`` startup lacks only ``importlib``, which Lambda's runtime has loaded too; ``gc`` is
+built in). Bytecode is never written (``/var/task`` is read-only).
 
 One line goes to the original stdout: ``<init ms> <init CPU ms> <first invocation ms or ->
 <modules>``. CPU time is the process's (user and system), far less disturbed than wall time by
 whatever else the machine runs. The function's own output goes to stderr, as its logs would.
 """
 
+import gc
 import importlib
 import os
 import sys
@@ -29,8 +30,15 @@ def main() -> int:
     sys.path[:0] = path
     module_name, _, function_name = handler.rpartition(".")
 
+    pause_gc = os.environ.get("BENCH_PAUSE_GC") == "1"  # a baseline held as app.cold_start holds
+
     began, cpu_began = time.perf_counter(), time.process_time()
+    if pause_gc:
+        gc.disable()
     function = getattr(importlib.import_module(module_name), function_name)
+    if pause_gc:
+        gc.freeze()
+        gc.enable()
     init_ms = (time.perf_counter() - began) * 1000
     init_cpu_ms = (time.process_time() - cpu_began) * 1000
     modules = len(sys.modules)

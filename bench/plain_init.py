@@ -6,6 +6,11 @@ probe's init time overstates the ratio. Here each execution environment is a fre
 ``python -I -S bench/plain_child.py`` that only times the handler's import (init) and then its
 first invocation, against the embedded AWS. Counting stays in the probe's separate runs.
 
+Every function holds its garbage collector off during init (``app.cold_start``); the bare
+baselines do not, so a second baseline, ``paused-baseline``, runs the same bare code with the
+collector held off the same way (``BENCH_PAUSE_GC``): the ratio against it is what the template's
+structure costs beyond the bare code, with the collector's share taken out of both sides.
+
 Runs are paired and interleaved: repetition *i* runs a function and its baseline back to back
 (which goes first alternates), so that both see the same load on a shared machine; ratios are
 taken per pair, and their median and range are reported.
@@ -79,7 +84,10 @@ class Runs:
 
 
 Subjects = dict[str, Runs]
-"""By label: ``function`` (the build), ``baseline``, and any other build compared (``before``)."""
+"""By label: ``function`` (the build), ``baseline``, ``paused-baseline`` (the baseline with the
+collector held off during init, as the functions do), and any other build compared
+(``before``)."""
+BASELINE_LABELS = ("baseline", "paused-baseline")
 
 
 def _fresh_event(function_id: str, tag: str) -> dict[str, Any]:
@@ -100,8 +108,11 @@ def run_one(
     variant: Variant,
     handler: str,
     event: dict[str, Any] | None,
+    *,
+    pause_gc: bool = False,
 ) -> tuple[float, float, float | None, int]:
-    """One fresh process: init ms, init CPU ms, first invocation ms (or None), modules loaded."""
+    """One fresh process: init ms, init CPU ms, first invocation ms (or None), modules loaded;
+    ``pause_gc`` holds the collector off during init as ``app.cold_start`` does."""
     aws = envs.local.aws
     code = Code(variant.directory, from_build=variant.runtime_only)
     credentials = execution_environment.role_credentials(aws, function)
@@ -110,6 +121,8 @@ def run_one(
     )
     environment["BENCH_REQUEST_ID"] = str(uuid.uuid4())
     environment["BENCH_TIMEOUT_SECONDS"] = str(function.timeout_seconds)
+    if pause_gc:
+        environment["BENCH_PAUSE_GC"] = "1"
     sys_path = [str(variant.directory)]
     sys_path += (
         [str(envs.runtime_dir.resolve())]
@@ -155,12 +168,14 @@ def measure(
             function = envs.local.function(function_id)
             timed = first_invocation and function_id in FIRST_EVENTS
             subjects = [(label, make(function), function.handler) for label, make in builds.items()]
-            subjects.append(("baseline", envs.baseline(), BASELINES[function_id]))
+            subjects += [
+                (label, envs.baseline(), BASELINES[function_id]) for label in BASELINE_LABELS
+            ]
             shift = repeat % len(subjects)
             for label, variant, handler in subjects[shift:] + subjects[:shift]:
                 event = _fresh_event(function_id, f"plain-{label}-{repeat}") if timed else None
                 init_ms, cpu_ms, first_ms, modules = run_one(
-                    envs, function, variant, handler, event
+                    envs, function, variant, handler, event, pause_gc=label == "paused-baseline"
                 )
                 runs = results.setdefault(function_id, {}).setdefault(label, Runs())
                 runs.init_ms.append(init_ms)
@@ -176,22 +191,22 @@ def measure(
     return results
 
 
-def init_ratio(subjects: Subjects, label: str = "function") -> Spread:
-    """Paired ratios of ``label``'s init to the baseline's."""
-    return ratios(subjects[label].init_ms, subjects["baseline"].init_ms)
+def init_ratio(subjects: Subjects, label: str = "function", baseline: str = "baseline") -> Spread:
+    """Paired ratios of ``label``'s init to the baseline's (or to ``paused-baseline``'s)."""
+    return ratios(subjects[label].init_ms, subjects[baseline].init_ms)
 
 
 def table(results: dict[str, Subjects]) -> str:
     """Markdown: each function's init and first invocation against its baseline's, paired."""
     lines = [
         "| Function | Build | Init | Baseline init | Init ratio | Init CPU ratio "
-        "| First invocation (vs baseline) | Modules (baseline) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Init ratio, both without GC | First invocation (vs baseline) | Modules (baseline) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for function_id, subjects in results.items():
         baseline = subjects["baseline"]
         for label, runs in subjects.items():
-            if label == "baseline":
+            if label in BASELINE_LABELS:
                 continue
             ratio = init_ratio(subjects, label)
             first = "—"
@@ -202,12 +217,15 @@ def table(results: dict[str, Subjects]) -> str:
                     f"{Spread.of(baseline.first_ms).median:.0f} ms"
                 )
             verdict = "✅" if ratio.median <= TARGET else "❌"
+            without_gc = "—"
+            if "paused-baseline" in subjects:
+                without_gc = init_ratio(subjects, label, "paused-baseline").ratio_text()
             lines.append(
                 f"| {function_id.removesuffix('Function')} | {label} | "
                 f"{Spread.of(runs.init_ms).text('ms')} | {Spread.of(baseline.init_ms).text('ms')} "
                 f"| {ratio.ratio_text()} {verdict} "
                 f"| {ratios(runs.init_cpu_ms, baseline.init_cpu_ms).ratio_text()} "
-                f"| {first} | {runs.modules} "
+                f"| {without_gc} | {first} | {runs.modules} "
                 f"({baseline.modules}) |"
             )
     return "\n".join(lines) + "\n"

@@ -116,6 +116,20 @@ def plain_rows(results: Results) -> list[Row]:
                 ),
             )
         )
+        paused = subjects.get("paused-baseline")
+        if paused is not None:
+            structure = ratios(runs["init_ms"], paused["init_ms"])
+            rows.append(
+                Row(
+                    figure=f"1 · Cold init, {_short(function_id)}, against the bare baseline "
+                    "with the collector held off too (what the structure costs)",
+                    measured=Spread.of(runs["init_ms"]).text("ms"),
+                    baseline=f"bare boto3, GC held off: {Spread.of(paused['init_ms']).text('ms')}",
+                    ratio=structure.ratio_text(),
+                    target="reference",
+                    verdict="(app.cold_start's share taken out of both sides)",
+                )
+            )
         if runs["first_ms"]:
             first = ratios(runs["first_ms"], base["first_ms"])
             rows.append(

@@ -36,6 +36,7 @@ from typing import Any
 
 from bench import items
 from bench.environments import Environments, Variant
+from tools.emulator.sqs_records import receive_records
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -112,20 +113,6 @@ def _log_end(log: Path) -> float:
     return datetime.strptime(stamps[-1], "%Y-%m-%d %H:%M:%S,%f%z").timestamp()
 
 
-def _sqs_record(message: dict[str, Any], queue_url: str, region: str) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{region}:123456789012:{queue_url.rpartition('/')[2]}",
-        "awsRegion": region,
-    }
-
-
 @dataclass
 class Scaleout:
     envs: Environments
@@ -184,10 +171,9 @@ class Scaleout:
         queue_url = self.function.environment["CONTINUATION_QUEUE_URL"]
         records: list[dict[str, Any]] = []
         while len(records) < environments:
-            received = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            records += receive_records(
+                sqs, queue_url, aws.region, MaxNumberOfMessages=10, WaitTimeSeconds=1
             )
-            records += [_sqs_record(m, queue_url, aws.region) for m in received.get("Messages", [])]
         assert all(json.loads(r["body"])["run_id"] == run_id for r in records)  # noqa: S101
 
         def segment(number: int, record: dict[str, Any]) -> dict[str, Any]:

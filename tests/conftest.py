@@ -81,6 +81,7 @@ from tools.emulator.seed import load_seed, put_items  # noqa: E402
 
 s3_conditional_writes.install()  # one conditional writer wins in S3; moto's own may let two
 dynamodb_item_writes.install()  # DynamoDB applies one item's writes one at a time; moto may not
+pytest.register_assert_rewrite("tests.table_exports")  # its failures say what differed
 
 
 class _UniquePaths(list[str]):

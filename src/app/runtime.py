@@ -26,7 +26,7 @@ from functools import cache
 
 import boto3
 
-from app import operations, services, sessions
+from app import cold_start, operations, services, sessions
 
 try:  # Lambda's Python runtimes (3.12+) ship this module; vendoring it would break the hooks.
     from snapshot_restore_py import register_after_restore  # type: ignore[import-untyped]
@@ -173,11 +173,13 @@ _built_at_init: list[Callable[[], object]] = []
 
 
 def at_init(*builders: Callable[[], object]) -> None:
-    """Build these now, during init (so inside a SnapStart snapshot), and again after a restore."""
+    """Build these now, during init (so inside a SnapStart snapshot), and again after a restore;
+    then init is over: the garbage collector starts again (:mod:`app.cold_start`)."""
     for build in builders:
         build()
         if build not in _built_at_init:
             _built_at_init.append(build)
+    cold_start.end_init()
 
 
 def rebuild_after_restore() -> None:

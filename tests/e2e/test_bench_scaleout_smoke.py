@@ -4,27 +4,17 @@ No timing is asserted: the figures are only ``make bench``'s to report.
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.quick_bench import run_quick
 
 
 def test_the_quick_scaleout_run_exports_every_item_each_way_and_reports_each(
     tmp_path: Path,
 ) -> None:
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.table_export_scaleout", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    stdout = run_quick("bench.table_export_scaleout", tmp_path)
     table = (tmp_path / "table_export_scaleout.md").read_text()
-    assert completed.stdout == table
+    assert stdout == table
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split(" | ")[:2] for row in rows[1:]] == [
         ["| single invocation (4 threads)", "1"],

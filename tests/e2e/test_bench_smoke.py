@@ -11,7 +11,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -24,10 +23,8 @@ from moto import mock_aws
 
 from bench.fast_moto import fast_scan
 from tests.conftest import REGION
+from tests.e2e.quick_bench import ROOT, run_quick
 from tools.emulator import sam_template
-
-ROOT = Path(__file__).resolve().parents[2]
-
 
 # --- The quick run --------------------------------------------------------------------------------
 
@@ -36,16 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``python -m bench --quick``, a subprocess as in ``make bench`` (its own embedded AWS)."""
     out = tmp_path_factory.mktemp("bench")
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    assert completed.stdout == (out / "latest.md").read_text().split("\n\n", 2)[2]
+    stdout = run_quick("bench", out)
+    assert stdout == (out / "latest.md").read_text().split("\n\n", 2)[2]
     return out
 
 

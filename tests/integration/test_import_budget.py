@@ -19,6 +19,7 @@ import subprocess
 import sys
 import sysconfig
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -38,14 +39,20 @@ HANDLERS = {
     for logical_id, resource in sam_template.functions(sam_template.load()).items()
 }
 # What the child imports before the handler is left out of the difference: it is the same on
-# both sides. It prints one module per line: no json, which a function might not import.
+# both sides. It prints the garbage collector's state after init (collections during init, then
+# whether it runs, then how many objects are frozen) and then one module per line: no json, which
+# a function might not import.
 CHILD = """
-import importlib, sys
+import gc, importlib, sys
 sys.dont_write_bytecode = True
 sys.path[:0] = sys.argv[2:]
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
 before = set(sys.modules)
 importlib.import_module(sys.argv[1].rpartition(".")[0])
-sys.stdout.write("\\n".join(sorted(set(sys.modules) - before)))
+imported = sorted(set(sys.modules) - before)
+sys.stdout.write(f"{len(collections)} {gc.isenabled()} {gc.get_freeze_count()}\\n")
+sys.stdout.write("\\n".join(imported))
 """
 NEVER_AT_INIT = {
     "asyncio": "Powertools' event handler and batch utility bring it; no function needs it",
@@ -62,7 +69,17 @@ def _closed_port() -> str:
         return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def _imports(handler: str, code: Path, function_id: str) -> set[str]:
+@dataclass(frozen=True)
+class Init:
+    """What one fresh process's init imported, and what the garbage collector did meanwhile."""
+
+    modules: set[str]
+    collections: int
+    collector_enabled: bool
+    frozen_objects: int
+
+
+def _init(handler: str, code: Path, function_id: str) -> Init:
     paths = sysconfig.get_paths()
     packages = dict.fromkeys([paths["purelib"], paths["platlib"]])
     environment = {
@@ -72,6 +89,7 @@ def _imports(handler: str, code: Path, function_id: str) -> set[str]:
         "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
         "LAMBDA_TASK_ROOT": str(code),  # outside Lambda, Powertools' Tracer imports more
         "AWS_ENDPOINT_URL": _closed_port(),
+        "_HANDLER": handler,  # as Lambda sets it: app.cold_start pauses the collector for it
     }
     completed = subprocess.run(
         [sys.executable, "-I", "-S", "-c", CHILD, handler, str(code), *packages],
@@ -83,24 +101,34 @@ def _imports(handler: str, code: Path, function_id: str) -> set[str]:
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return set(completed.stdout.split())
+    collector, *modules = completed.stdout.splitlines()
+    collections, enabled, frozen = collector.split()
+    return Init(set(modules), int(collections), enabled == "True", int(frozen))
 
 
 @cache
-def _measured() -> dict[str, set[str]]:
-    """Each function's init imports that its baseline's does not (the inits run in parallel)."""
+def _inits() -> dict[str, tuple[Init, Init]]:
+    """Each function's init and its baseline's, in fresh processes (run in parallel)."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         runs = {
             function_id: (
-                pool.submit(_imports, handler, SRC, function_id),
-                pool.submit(_imports, BASELINES[function_id], BASELINE_DIR, function_id),
+                pool.submit(_init, handler, SRC, function_id),
+                pool.submit(_init, BASELINES[function_id], BASELINE_DIR, function_id),
             )
             for function_id, handler in HANDLERS.items()
         }
         return {
-            function_id: function.result() - baseline.result()
-            for function_id, (function, baseline) in runs.items()
+            key: (function.result(), baseline.result())
+            for key, (function, baseline) in runs.items()
         }
+
+
+def _measured() -> dict[str, set[str]]:
+    """Each function's init imports that its baseline's does not."""
+    return {
+        function_id: function.modules - baseline.modules
+        for function_id, (function, baseline) in _inits().items()
+    }
 
 
 def _budget_path(function_id: str) -> Path:
@@ -163,3 +191,20 @@ def test_the_read_function_never_loads_what_only_writers_use() -> None:
         "app.operations.export_table",
         "app.operations.pre_traffic",
     }
+
+
+@pytest.mark.parametrize("function_id", sorted(HANDLERS))
+def test_init_runs_without_the_garbage_collector_and_freezes_what_it_built(
+    function_id: str,
+) -> None:
+    """app.cold_start: no collection while init builds (one or two may come before, while Python
+    imports ``app`` itself), the collector running again after it, and init's objects frozen out
+    of its reach. The baseline, which does nothing of the kind, collects dozens of times: so would
+    the function's init, and the count would see it."""
+    function, baseline = _inits()[function_id]
+    assert function.collections <= 2, f"{function.collections} collections during init"
+    assert function.collector_enabled, "init left the garbage collector stopped"
+    assert function.frozen_objects > 10_000, "init did not freeze what it built"
+    assert baseline.collections >= 10, "the count misses the collections of an unpaused init"
+    assert baseline.collector_enabled
+    assert baseline.frozen_objects == 0

@@ -20,7 +20,11 @@ bugs), so every request a worker makes is judged against the policies of the rol
 ``ExportTableFunction`` also runs ``{}`` with ``TABLE_EXPORT_RESERVE_SECONDS`` raised above its
 timeout, so the run stops before its first page and must queue its continuation: that is the
 event that needs ``sqs:SendMessage`` (the normal run finishes without it, and the short run never
-scans).
+scans). It also runs a **fanned-out** export (what ``TableExportFanOut=true`` sets) end to end:
+the start, then every segment message the start put on ExportTableQueue, handed over as the
+queue's event source mapping would; with only its role it writes the manifest and every item
+once, and without any one statement of the Scan, UpdateItem and SendMessage it uses (their
+variant stacks) it fails as AWS would.
 
 Each variant is provisioned once, in the module's embedded AWS; all execution environments run
 in parallel threads (each a worker process).
@@ -41,11 +45,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import EVENTS, EXPECTED, event_names, load_event
+from tests.table_exports import assert_exported_once
 from tools.emulator import local_lambda, local_template, sam_template
 from tools.emulator.embedded_aws import isolated_session
 from tools.emulator.execution_environment import Invocation, role_credentials
 from tools.emulator.invoke_inputs import EnvVars
 from tools.emulator.local_lambda import LocalAws
+from tools.emulator.seed import load_seed
+from tools.emulator.sqs_records import receive_records
 
 SEED = EVENTS / "seed.json"
 BASE_STACK = "least-privilege"
@@ -165,6 +172,34 @@ FUNCTIONS = sorted(
 )
 
 
+def _set_by(function_id: str, parameters: dict[str, str]) -> EnvVars:
+    """The function's variables as a stack deployed with ``parameters`` sets them (``!Ref``)."""
+    variables = TRANSLATED["Resources"][function_id]["Properties"]["Environment"]["Variables"]
+    set_by = {
+        name: parameters[value["Ref"]]
+        for name, value in variables.items()
+        if isinstance(value, dict) and value.get("Ref") in parameters
+    }
+    assert len(set_by) == len(parameters), f"{function_id} does not read each of {parameters}"
+    return {function_id: set_by}
+
+
+FAN_OUT_FUNCTION = "ExportTableFunction"
+FAN_OUT_RUN = "least-privilege-fan-out"
+FAN_OUT_SEGMENTS = 2
+FAN_OUT = _set_by(
+    FAN_OUT_FUNCTION, {"TableExportFanOut": "true", "TableExportSegments": str(FAN_OUT_SEGMENTS)}
+)
+FAN_OUT_ACTIONS = {"dynamodb:Scan", "dynamodb:UpdateItem", "sqs:SendMessage"}
+"""What the fanned-out export calls with the function's own role (S3 goes through the writer's)."""
+FAN_OUT_VARIANTS = [
+    statement
+    for statement in STATEMENTS
+    if FAN_OUT_FUNCTION in functions_using(TRANSLATED, statement.role)
+    and set(statement.actions) & FAN_OUT_ACTIONS
+]
+
+
 # --- The events that exercise them -----------------------------------------------------------
 
 
@@ -246,11 +281,27 @@ class Outcome:
     logs: dict[str, str] = field(default_factory=dict)
     """Probe name -> the log text of the environment it ran in."""
     error: BaseException | None = None
+    fan_out: FanOut | None = None
+    """The fanned-out export, in the stacks it is run in (the base, ``FAN_OUT_VARIANTS``)."""
+
+
+@dataclass
+class FanOut:
+    """A fanned-out table export in one stack: its start, then its segments' messages."""
+
+    local: LocalAws
+    steps: list[tuple[Probe, Invocation]]
+    log: str
+
+    def denied(self) -> list[str]:
+        """The steps that failed as AWS fails a denied call."""
+        return [probe.name for probe, invocation in self.steps if probe.denied(invocation)]
 
 
 def _run_environment(
     local: LocalAws, probes: list[Probe], logs_dir: Path, label: str
 ) -> tuple[list[Invocation], str]:
+    """The probes in order, in one execution environment (they share a function and env vars)."""
     log = logs_dir / f"{label}.log"
     with log.open("w") as stderr:
         invocations = local_lambda.invoke(
@@ -262,6 +313,42 @@ def _run_environment(
             stderr=stderr,
         )
     return invocations, log.read_text()
+
+
+def _fan_out(local: LocalAws, logs_dir: Path, label: str) -> FanOut:
+    """Start a fanned-out run, then hand each message it sent to the function, as the queue's
+    event source mapping would (in one environment, one after another: the last one to run
+    finishes the run). A start that was denied sent nothing, and there is nothing more to run."""
+    start = Probe(
+        "fanned-out start",
+        FAN_OUT_FUNCTION,
+        {"run_id": FAN_OUT_RUN},
+        {"status": "fanned-out"},
+        FAN_OUT,
+    )
+    (started,), log = _run_environment(local, [start], logs_dir, f"{label}-start")
+    sqs = local.aws.client("sqs")
+    queue_url = local.deployment.resources["ExportTableQueue"]
+    records: list[dict[str, Any]] = []
+    # Received, a message stays hidden for the queue's visibility timeout: the loop ends.
+    while received := receive_records(sqs, queue_url, local.aws.region, MaxNumberOfMessages=10):
+        records += [r for r in received if json.loads(r["body"]).get("run_id") == FAN_OUT_RUN]
+    segments = [
+        Probe(
+            f"fanned-out segment message {index}",
+            FAN_OUT_FUNCTION,
+            {"Records": [record]},
+            {"batchItemFailures": []},
+            FAN_OUT,
+        )
+        for index, record in enumerate(records)
+    ]
+    steps = [(start, started)]
+    if segments:
+        invocations, segments_log = _run_environment(local, segments, logs_dir, f"{label}-segments")
+        steps += zip(segments, invocations, strict=True)
+        log += segments_log
+    return FanOut(local, steps, log)
 
 
 def _run_probes(
@@ -290,6 +377,7 @@ class Proof:
     base: Outcome
     variants: dict[str, Outcome]
     seconds: float
+    fan_out: FanOut
 
 
 @pytest.fixture(scope="module")
@@ -298,10 +386,10 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
     logs_dir = tmp_path_factory.mktemp("least-privilege-logs")
     began = time.monotonic()
     with local_lambda.embedded(seed_file=SEED, stack_name=BASE_STACK) as local:
-        for service in ("cloudformation", "dynamodb", "iam", "s3", "sts"):
+        for service in ("cloudformation", "dynamodb", "iam", "s3", "sqs", "sts"):
             local.aws.client(service)  # built once, before threads share them
         with local.aws.enforcing_iam():
-            for service in ("cloudformation", "dynamodb", "iam", "s3", "sts"):
+            for service in ("cloudformation", "dynamodb", "iam", "s3", "sqs", "sts"):
                 local.aws.client(service)  # the runner's IAM user's clients, likewise
             with ThreadPoolExecutor(max_workers=4) as pool:
 
@@ -310,13 +398,16 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
                         stack = local_lambda.provision_more(
                             local, f"{BASE_STACK}-{index}", statement.remove, seed_file=SEED
                         )
-                        return _run_probes(
+                        outcome = _run_probes(
                             stack,
                             functions_using(TRANSLATED, statement.role),
                             logs_dir,
                             f"variant-{index}",
                             pool,
                         )
+                        if statement in FAN_OUT_VARIANTS:
+                            outcome.fan_out = _fan_out(stack, logs_dir, f"variant-{index}-fan-out")
+                        return outcome
                     except Exception as error:  # noqa: BLE001 - reported by that statement's test
                         return Outcome(error=error)
 
@@ -325,11 +416,13 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
                         statement.id: provisioning.submit(variant, statement, index)
                         for index, statement in enumerate(VARIANTS)
                     }
+                    fan_out = provisioning.submit(_fan_out, local, logs_dir, "base-fan-out")
                     base = _run_probes(
                         local, sorted(local.deployment.functions), logs_dir, "base", pool
                     )
                     variants = {key: future.result() for key, future in pending.items()}
-            yield Proof(local, base, variants, time.monotonic() - began)
+                    fanned_out = fan_out.result()
+            yield Proof(local, base, variants, time.monotonic() - began, fanned_out)
 
 
 def test_every_function_and_the_writer_have_statements_to_prove() -> None:
@@ -399,6 +492,57 @@ def test_removing_the_statement_makes_an_event_fail_as_in_aws(
     )
 
 
+def _fan_out_prefix(local: LocalAws) -> str:
+    return f"{local.function(FAN_OUT_FUNCTION).environment['EXPORT_PREFIX']}table/{FAN_OUT_RUN}/"
+
+
+def test_a_fanned_out_table_export_finishes_with_only_its_roles(proof: Proof) -> None:
+    fan_out = proof.fan_out
+    for probe, invocation in fan_out.steps:
+        assert probe.succeeded(invocation), (probe.name, invocation.response, fan_out.log[-3000:])
+    assert len(fan_out.steps) == 1 + FAN_OUT_SEGMENTS, "one message a segment"
+    assert "AccessDenied" not in fan_out.log
+    local = fan_out.local
+    ids = sorted(item["item_id"] for item in load_seed(SEED)["ItemsTable"])
+    assert_exported_once(
+        local.aws.client("s3"),
+        local.deployment.resources["ExportsBucket"],
+        _fan_out_prefix(local),
+        ids,
+        FAN_OUT_SEGMENTS,
+    )
+
+
+@pytest.mark.parametrize("statement", FAN_OUT_VARIANTS, ids=[s.id for s in FAN_OUT_VARIANTS])
+def test_a_fanned_out_table_export_fails_as_in_aws_without_each_statement_it_uses(
+    proof: Proof, statement: Statement
+) -> None:
+    outcome = proof.variants[statement.id]
+    if outcome.error is not None:
+        raise outcome.error
+    fan_out = outcome.fan_out
+    assert fan_out is not None
+    denied = fan_out.denied()
+    assert denied, f"the fanned-out export does not need {statement.id}"
+    for probe, invocation in fan_out.steps:  # the others succeed: only the denied call failed
+        assert probe.name in denied or probe.succeeded(invocation), (probe.name, invocation)
+    assert "AccessDenied" in fan_out.log
+    local = fan_out.local
+    manifest = _fan_out_prefix(local) + "manifest.json"
+    listed = local.aws.client("s3").list_objects_v2(
+        Bucket=local.deployment.resources["ExportsBucket"], Prefix=manifest
+    )
+    assert listed["KeyCount"] == 0, "the run finished"
+
+
+def test_the_fan_out_variants_are_the_statements_it_needs() -> None:
+    """Each action the fan-out calls is proven needed; none of its statements is left out."""
+    assert {a for s in FAN_OUT_VARIANTS for a in s.actions} == FAN_OUT_ACTIONS
+    assert FAN_OUT == {
+        FAN_OUT_FUNCTION: {"TABLE_EXPORT_FAN_OUT": "true", "TABLE_EXPORT_SEGMENTS": "2"}
+    }
+
+
 def _by_function(names: list[str]) -> str:
     grouped: dict[str, list[str]] = {}
     for name in names:
@@ -409,7 +553,10 @@ def _by_function(names: list[str]) -> str:
 
 def test_figures(proof: Proof, capsys: pytest.CaptureFixture[str]) -> None:
     """What the proof established, printed even when pytest captures output."""
-    invocations = sum(len(o.invocations) for o in [proof.base, *proof.variants.values()])
+    fan_outs = [proof.fan_out, *(o.fan_out for o in proof.variants.values() if o.fan_out)]
+    invocations = sum(len(o.invocations) for o in [proof.base, *proof.variants.values()]) + sum(
+        len(f.steps) for f in fan_outs
+    )
     actions = [v for v in VARIANTS if v.without is not None]
     unprovable = [v for v in actions if v.without in MOTO_DOES_NOT_AUTHORIZE]
     lines = [
@@ -424,6 +571,10 @@ def test_figures(proof: Proof, capsys: pytest.CaptureFixture[str]) -> None:
         if statement.without in MOTO_DOES_NOT_AUTHORIZE:
             continue
         lines.append(f"  {statement.id} fails {_by_function(_denied_probes(proof, statement))}")
+    for statement in FAN_OUT_VARIANTS:
+        fan_out = proof.variants[statement.id].fan_out
+        assert fan_out is not None
+        lines.append(f"  {statement.id} fails the fanned-out export: {', '.join(fan_out.denied())}")
     with capsys.disabled():
         print("\n" + "\n".join(lines))
 

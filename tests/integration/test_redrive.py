@@ -10,9 +10,9 @@ from typing import Any
 
 from mypy_boto3_sqs import SQSClient
 
-from tests.conftest import Stack, load_event
+from tests.conftest import REGION, Stack, load_event
 from tests.handler_calls import call
-from tools.emulator import sam_template
+from tools.emulator import sam_template, sqs_records
 from tools.emulator.lambda_context import LambdaContext
 
 
@@ -31,25 +31,6 @@ def _queue_pair(sqs: SQSClient, template: dict[str, Any]) -> tuple[str, str, int
     return queue_url, dlq_url, int(redrive["maxReceiveCount"])
 
 
-def _lambda_records(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "eu-west-1",
-            }
-            for message in messages
-        ]
-    }
-
-
 def test_failed_exports_are_retried_then_dead_lettered_and_the_rest_exported_once(
     stack: Stack, context: LambdaContext, template: dict[str, Any]
 ) -> None:
@@ -58,6 +39,7 @@ def test_failed_exports_are_retried_then_dead_lettered_and_the_rest_exported_onc
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
+    assert sqs_records.queue_arn(queue_url, REGION) == queue_arn  # what the others rely on
     bodies = [record["body"] for record in load_event("ExportQueueFunction/mixed_batch")["Records"]]
     for body in bodies:
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
@@ -71,7 +53,12 @@ def test_failed_exports_are_retried_then_dead_lettered_and_the_rest_exported_onc
             break
         for message in received:
             deliveries[message["Body"]] = deliveries.get(message["Body"], 0) + 1
-        response = call("ExportQueueFunction", _lambda_records(received, queue_arn), stack, context)
+        response = call(
+            "ExportQueueFunction",
+            {"Records": [sqs_records.record(m, queue_arn, REGION) for m in received]},
+            stack,
+            context,
+        )
         failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
         for message in received:
             if message["MessageId"] not in failed:

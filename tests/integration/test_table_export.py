@@ -28,6 +28,7 @@ from tests.conftest import REGION, Stack, load_event
 from tests.handler_calls import call, context_for, handler_module
 from tools.emulator.lambda_context import LambdaContext
 from tools.emulator.seed import load_seed, put_items
+from tools.emulator.sqs_records import receive_records
 
 
 def _exported_items(stack: Stack, manifest_key: str) -> list[dict[str, Any]]:
@@ -247,24 +248,13 @@ def _deliver_one(stack: Stack, context: LambdaContext) -> dict[str, Any] | None:
     the handler, delete it unless reported failed. ``None`` when the queue is empty."""
     sqs = stack.admin.client("sqs")
     url = stack.continuations.queue_url
-    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)
-    if not received.get("Messages"):
+    records = receive_records(sqs, url, REGION, MaxNumberOfMessages=1, VisibilityTimeout=0)
+    if not records:
         return None
-    message = received["Messages"][0]
-    record = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{url.rpartition('/')[2]}",
-        "awsRegion": REGION,
-    }
+    record = records[0]
     response: dict[str, Any] = call("ExportTableFunction", {"Records": [record]}, stack, context)
     if not response["batchItemFailures"]:
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
     return response
 
 

@@ -10,7 +10,6 @@ that a few hundred items make multipart uploads of several parts per segment.
 
 import base64
 import collections
-import gzip
 import json
 import random
 import threading
@@ -33,7 +32,9 @@ from app.services import ScanPage
 from bench.fast_moto import fast_scan
 from tests.conftest import REGION, Stack
 from tests.handler_calls import context_for, handler_module
+from tests.table_exports import assert_exported_once
 from tools.emulator.seed import load_seed, put_items
+from tools.emulator.sqs_records import receive_records
 
 SMALL_PART = 64 * 1024
 VISIBILITY_SECONDS = 1800  # ExportTableQueue's; longer than a segment's lease (timeout + 60 s)
@@ -126,21 +127,10 @@ class _EventSource:
     def deliver_one(self) -> bool:
         sqs = self.stack.admin.client("sqs")
         url = self.stack.continuations.queue_url
-        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)
-        if not received.get("Messages"):
+        records = receive_records(sqs, url, REGION, MaxNumberOfMessages=1, VisibilityTimeout=0)
+        if not records:
             return False
-        message = received["Messages"][0]
-        record = {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {},
-            "messageAttributes": {},
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:{url.rpartition('/')[2]}",
-            "awsRegion": REGION,
-        }
+        record = records[0]
         try:
             response = self.invoke({"Records": [record]})
         except _KilledError:
@@ -151,7 +141,7 @@ class _EventSource:
         if response["batchItemFailures"]:
             self.clock.offset += VISIBILITY_SECONDS
         else:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
         return True
 
     def drain(self, most: int = 100) -> None:
@@ -161,35 +151,15 @@ class _EventSource:
         raise AssertionError(f"the queue still holds messages after {most} deliveries")
 
 
-def _versions(stack: Stack, prefix: str) -> dict[str, int]:
-    """How many versions each object under ``prefix`` has: a second write adds one."""
-    s3 = stack.admin.client("s3")
-    listed = s3.list_object_versions(Bucket=stack.exports.bucket_name, Prefix=prefix)
-    counts: dict[str, int] = {}
-    for version in listed.get("Versions", []):
-        counts[version["Key"]] = counts.get(version["Key"], 0) + 1
-    return counts
-
-
 def _assert_exported_once(stack: Stack, run_id: str, ids: list[str], segments: int) -> None:
-    """One manifest, one object a segment, each written once, every item in them exactly once."""
-    prefix = f"{stack.exports.prefix}table/{run_id}/"
-    manifest_key = prefix + "manifest.json"
-    assert _versions(stack, prefix) == {
-        manifest_key: 1,
-        **{f"{prefix}segment-{i}-of-{segments}.jsonl.gz": 1 for i in range(segments)},
-    }
-    s3 = stack.admin.client("s3")
-    bucket = stack.exports.bucket_name
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
-    exported: list[str] = []
-    for entry in manifest["objects"]:
-        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
-        lines = [json.loads(line)["item_id"] for line in gzip.decompress(body).splitlines()]
-        assert len(lines) == entry["items"]
-        exported += lines
-    assert sorted(exported) == ids
-    assert manifest["items"] == len(ids)
+    """Exported once (:func:`tests.table_exports.assert_exported_once`), and the run complete."""
+    manifest_key = assert_exported_once(
+        stack.admin.client("s3"),
+        stack.exports.bucket_name,
+        f"{stack.exports.prefix}table/{run_id}/",
+        ids,
+        segments,
+    )
     stored = stack.admin.client("dynamodb").get_item(
         TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
     )["Item"]

@@ -16,8 +16,9 @@ ALLOWED = {
     "services": {"sessions"},
     "operations": {"services"},
     "observability": set(),
-    "runtime": {"services", "sessions", "operations"},
-    "handlers": {"runtime", "observability", "operations", "services", "sessions"},
+    "cold_start": set(),
+    "runtime": {"services", "sessions", "operations", "cold_start"},
+    "handlers": {"runtime", "observability", "operations", "services", "sessions", "cold_start"},
 }
 
 

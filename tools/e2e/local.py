@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 import requests
 
 from tools.e2e.target import HttpResponse, NotYetError, StoredObject, TargetError, send
-from tools.emulator import execution_environment, local_api, local_lambda, sam_template
+from tools.emulator import (
+    execution_environment,
+    local_api,
+    local_lambda,
+    sam_template,
+    sqs_records,
+)
 from tools.emulator.environment_pool import EnvironmentPool
 from tools.emulator.execution_environment import Invocation, WarmEnvironment
 from tools.emulator.local_issuer import CLIENT_ID, LocalIssuer
@@ -186,7 +192,9 @@ class LocalTarget:
             "Attributes"
         ]["QueueArn"]
         region = self.local.aws.region
-        event = {"Records": [_record(message, queue_arn, region) for message in messages]}
+        event = {
+            "Records": [sqs_records.record(message, queue_arn, region) for message in messages]
+        }
         invocation = self._invoke(mapping.function_id, event)
         if invocation.error or not isinstance(invocation.response, dict):
             return True  # the whole batch comes back, as Lambda leaves it on the queue
@@ -196,21 +204,6 @@ class LocalTarget:
             if message["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         return True
-
-
-def _record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping hands it to the function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": message.get("MessageAttributes", {}),
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": region,
-    }
 
 
 @contextmanager

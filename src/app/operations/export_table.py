@@ -277,19 +277,14 @@ class TableExporter:
             return TableExportOutcome(run_id, "complete", run.items, run.manifest_key)
         stop = threading.Event()
         exporters = [
-            _Segment(
-                run_id=run_id,
-                index=index,
-                total=len(run.segments),
+            self._segment(
+                run,
+                index,
                 owner=owner,
-                items=self.items,
-                exports=self.exports,
-                runs=self.runs,
-                out_of_time=lambda: seconds_left() <= 0,
+                seconds_left=seconds_left,
                 part_bytes=part_bytes,
-                page_items=page_items or self.page_items,
+                page_items=page_items,
                 stop=stop,
-                read_limit=self.read_limit(),
             )
             for index in range(len(run.segments))
         ]
@@ -362,19 +357,14 @@ class TableExporter:
             return TableExportOutcome(run_id, "busy", segment=index)
         if run.complete:
             return TableExportOutcome(run_id, "complete", run.items, run.manifest_key, index)
-        segment = _Segment(
-            run_id=run_id,
-            index=index,
-            total=len(run.segments),
+        segment = self._segment(
+            run,
+            index,
             owner=owner,
-            items=self.items,
-            exports=self.exports,
-            runs=self.runs,
-            out_of_time=lambda: seconds_left() <= 0,
+            seconds_left=seconds_left,
             part_bytes=part_bytes,
-            page_items=page_items or self.page_items,
+            page_items=page_items,
             stop=threading.Event(),
-            read_limit=self.read_limit(),
             segment_lease=True,
         )
         progress = segment.export(run.segments[index])
@@ -394,6 +384,35 @@ class TableExporter:
         manifest_key = self._write_manifest(run)
         self.runs.complete_fanned_out(run_id, manifest_key)
         return TableExportOutcome(run_id, "complete", run.items, manifest_key, index)
+
+    def _segment(
+        self,
+        run: ExportRun,
+        index: int,
+        *,
+        owner: str,
+        seconds_left: Callable[[], float],
+        part_bytes: int,
+        page_items: int | None,
+        stop: threading.Event,
+        segment_lease: bool = False,
+    ) -> _Segment:
+        """Segment ``index`` of ``run``'s worker, built alike in process and fanned out."""
+        return _Segment(
+            run_id=run.run_id,
+            index=index,
+            total=len(run.segments),
+            owner=owner,
+            items=self.items,
+            exports=self.exports,
+            runs=self.runs,
+            out_of_time=lambda: seconds_left() <= 0,
+            part_bytes=part_bytes,
+            page_items=page_items or self.page_items,
+            stop=stop,
+            read_limit=self.read_limit(),
+            segment_lease=segment_lease,
+        )
 
     def _write_manifest(self, run: ExportRun) -> str:
         key = f"{self.exports.prefix}table/{run.run_id}/manifest.json"

@@ -12,7 +12,7 @@ the set full and writes the manifest.
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -83,6 +83,31 @@ def _segments_placeholders(
     return names, values
 
 
+def _new_run(
+    run: ExportRun, now: int
+) -> tuple[list[str], dict[str, str], "dict[str, AttributeValueTypeDef]"]:
+    """The ``SET`` assignments that record ``run`` as new, with their names and values.
+
+    Each is ``if_not_exists``: the same write that starts a run leaves a stored one as it stands,
+    so claiming (leased) and opening (fanned out) need no read first. ``:now`` is among the values.
+    """
+    names, values = _segments_placeholders(run.segments)
+    values |= {
+        ":now": {"N": str(now)},
+        ":running": {"S": "running"},
+        ":total": {"N": str(len(run.segments))},
+        ":retained": {"N": str(now + RETENTION_SECONDS)},
+    }
+    assignments = [
+        "#status = if_not_exists(#status, :running)",
+        "total_segments = if_not_exists(total_segments, :total)",
+        "created_at = if_not_exists(created_at, :now)",
+        "expires_at = if_not_exists(expires_at, :retained)",
+        *(f"{name} = if_not_exists({name}, :{name[1:]})" for name in names),
+    ]
+    return assignments, names | {"#status": "status"}, values
+
+
 class ExportRunsTable:
     """Export runs, read and written with the function's own (base) session."""
 
@@ -98,22 +123,8 @@ class ExportRunsTable:
         expired. One conditional write does it all, so that two invocations starting the same
         run at once cannot both hold it, and a failed condition returns the item that failed it.
         """
-        segment_names, values = _segments_placeholders(run.segments)
-        values |= {
-            ":owner": {"S": owner},
-            ":expires": {"N": str(now + lease_seconds)},
-            ":now": {"N": str(now)},
-            ":running": {"S": "running"},
-            ":total": {"N": str(len(run.segments))},
-            ":retained": {"N": str(now + RETENTION_SECONDS)},
-        }
-        new_attributes = [
-            "#status = if_not_exists(#status, :running)",
-            "total_segments = if_not_exists(total_segments, :total)",
-            "created_at = if_not_exists(created_at, :now)",
-            "expires_at = if_not_exists(expires_at, :retained)",
-            *(f"{name} = if_not_exists({name}, :{name[1:]})" for name in segment_names),
-        ]
+        new_attributes, names, values = _new_run(run, now)
+        values |= {":owner": {"S": owner}, ":expires": {"N": str(now + lease_seconds)}}
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
@@ -126,7 +137,7 @@ class ExportRunsTable:
                     "(attribute_not_exists(lease_owner) OR lease_expires < :now "
                     "OR lease_owner = :owner)"
                 ),
-                ExpressionAttributeNames=segment_names | {"#status": "status"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -138,11 +149,7 @@ class ExportRunsTable:
             stored = cast("dict[str, Any]", error.response).get("Item", {})
             if stored.get("status", {}).get("S") != "complete":
                 return None  # leased by a live owner (or fanned out: its segments' own leases)
-            return replace(
-                _stored_run(run.run_id, stored),
-                complete=True,
-                manifest_key=stored["manifest_key"]["S"],
-            )
+            return _stored_run(run.run_id, stored)
         return _stored_run(run.run_id, response["Attributes"])
 
     def save_segment(
@@ -169,29 +176,15 @@ class ExportRunsTable:
     def open_fan_out(self, run: ExportRun, now: int) -> ExportRun | None:
         """Record ``run`` as fanned out unless it exists; the run as stored, ``None`` when the id
         belongs to a run exported in one invocation."""
-        segment_names, values = _segments_placeholders(run.segments)
-        values |= {
-            ":now": {"N": str(now)},
-            ":running": {"S": "running"},
-            ":total": {"N": str(len(run.segments))},
-            ":retained": {"N": str(now + RETENTION_SECONDS)},
-            ":true": {"BOOL": True},
-        }
-        assignments = [
-            "fan_out = :true",
-            "#status = if_not_exists(#status, :running)",
-            "total_segments = if_not_exists(total_segments, :total)",
-            "created_at = if_not_exists(created_at, :now)",
-            "expires_at = if_not_exists(expires_at, :retained)",
-            *(f"{name} = if_not_exists({name}, :{name[1:]})" for name in segment_names),
-        ]
+        new_attributes, names, values = _new_run(run, now)
+        values[":true"] = {"BOOL": True}
         try:
             response = self._client.update_item(
                 TableName=self.table_name,
                 Key={"run_id": {"S": run.run_id}},
-                UpdateExpression="SET " + ", ".join(assignments),
+                UpdateExpression="SET fan_out = :true, " + ", ".join(new_attributes),
                 ConditionExpression="attribute_not_exists(run_id) OR fan_out = :true",
-                ExpressionAttributeNames=segment_names | {"#status": "status"},
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
@@ -199,12 +192,7 @@ class ExportRunsTable:
             if _condition_failed(error):
                 return None
             raise DependencyError.wrap(self.table_name, "UpdateItem", error) from error
-        stored = response["Attributes"]
-        if stored["status"]["S"] != "complete":
-            return _stored_run(run.run_id, stored)
-        return replace(
-            _stored_run(run.run_id, stored), complete=True, manifest_key=stored["manifest_key"]["S"]
-        )
+        return _stored_run(run.run_id, response["Attributes"])
 
     def mark_dispatched(self, run_id: str) -> None:
         """Every segment's message is sent: a duplicate trigger sends none again."""
@@ -260,9 +248,7 @@ class ExportRunsTable:
                 raise UnknownSegmentError(f"run {run_id!r} has no segment {index}") from error
             if stored.get("status", {}).get("S") != "complete":
                 return None
-            return replace(
-                _stored_run(run_id, stored), complete=True, manifest_key=stored["manifest_key"]["S"]
-            )
+            return _stored_run(run_id, stored)
         return _stored_run(run_id, response["Attributes"])
 
     def release_segment(
@@ -378,15 +364,19 @@ class ExportRunsTable:
 
 
 def _stored_run(run_id: str, attributes: Mapping[str, Any]) -> ExportRun:
+    """The run as ``attributes`` hold it: ``complete`` (with its manifest) once it is."""
     total = int(attributes["total_segments"]["N"])
     segments = [
         SegmentProgress(**json.loads(attributes[_segment_attribute(index)]["S"]))
         for index in range(total)
     ]
     created_at = attributes.get("created_at", {}).get("N")
+    complete = attributes.get("status", {}).get("S") == "complete"
     return ExportRun(
         run_id=run_id,
         segments=segments,
+        complete=complete,
+        manifest_key=attributes["manifest_key"]["S"] if complete else None,
         created_at=int(created_at) if created_at is not None else None,
         dispatched=bool(attributes.get("dispatched", {}).get("BOOL")),
         finished=frozenset(int(n) for n in attributes.get("finished_segments", {}).get("NS", [])),
