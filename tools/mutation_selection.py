@@ -36,6 +36,7 @@ SPAWNING: dict[str, frozenset[str] | None] = {
         {"test_every_deep_body_is_refused_with_a_message_on_every_python"}
     ),
     "test_least_privilege_proven.py": None,
+    "test_import_budget.py": None,
     "test_template.py": frozenset({"test_init_succeeds_with_exactly_the_template_environment"}),
 }
 """Tests that start processes (Lambda workers, moto servers, the SAM CLI, scanners)."""

@@ -16,3 +16,13 @@ def test_a_synchronous_invoke_waits_for_the_invoked_function_twice_at_most() -> 
     assert config.INVOKE_CONFIG.retries == {"mode": "standard", "total_max_attempts": 2}
     assert config.CLIENT_CONFIG.read_timeout == 2.0
     assert config.INVOKE_CONFIG.connect_timeout == config.CLIENT_CONFIG.connect_timeout == 1.0
+
+
+def test_a_bounded_config_is_what_the_worst_case_assumes() -> None:
+    # The module's configs are built at import, before mutmut switches a mutant on: build one here.
+    built = config._bounded_config(7.0, 4)
+    assert (built.connect_timeout, built.read_timeout) == (config.CONNECT_TIMEOUT_SECONDS, 7.0)
+    # Standard mode: the jittered backoff the worst case bounds, and total_max_attempts counts
+    # the first attempt (legacy mode's max_attempts would not).
+    assert built.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert built.tcp_keepalive is True
