@@ -118,7 +118,7 @@ $(MUTATION_VENV)/.installed: requirements-mutation.txt requirements-dev.txt src/
 .PHONY: mutation
 mutation: $(MUTATION_VENV)/.installed ## Mutation testing of src/app: score and survivors in mutation/report.md (slow)
 	$(if $(ARGS),,rm -rf mutants)
-	start=$$(date +%s) && $(MUTATION_VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) $(ARGS) \
+	start=$$(date +%s) && PATH=$(abspath $(MUTATION_VENV))/bin:$$PATH $(MUTATION_VENV)/bin/mutmut run --max-children $(MUTATION_CHILDREN) $(ARGS) \
 	  $(if $(ARGS),,&& echo $$(( $$(date +%s) - start )) > mutants/wall-seconds)
 	$(MUTATION_VENV)/bin/python -m tools.mutation_report
 
