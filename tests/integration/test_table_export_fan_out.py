@@ -422,3 +422,30 @@ def test_the_template_sets_the_segments_the_fan_out_the_limit_and_the_concurrenc
     scaling = function["Events"]["Continuations"]["Properties"]["ScalingConfig"]
     assert scaling == {"MaximumConcurrency": {"Ref": "TableExportConcurrency"}}
     assert parameters["TableExportConcurrency"]["MinValue"] == 2  # Lambda's own minimum
+
+
+def test_a_segment_out_of_time_saves_its_place_gives_its_lease_back_and_finishes_once(
+    stack: Stack, small_parts: None, table: list[str], clock: _Clock
+) -> None:
+    exporter = _fanned_out(stack, segments=2)
+    source = _EventSource(stack, exporter, clock)
+    assert source.start("slow")["status"] == "fanned-out"
+    checks = iter([1.0] * 6)  # six pages' worth of time, then none
+
+    first = exporter.run_segment(
+        "slow", 0, "invocation-1", seconds_left=lambda: next(checks, -1.0), lease_seconds=900
+    )
+
+    assert (first.status, first.segment) == ("continuing", 0)
+    assert first.items > 0
+    # Given back with its place saved: another invocation claims it at once, from there.
+    claimed = stack.runs.claim_segment("slow", 0, "invocation-2", int(clock.time()), 900)
+    assert claimed is not None
+    saved = claimed.segments[0]
+    assert (saved.items, saved.done) == (first.items, False)
+    assert saved.upload_id is not None and len(saved.etags) >= 1 and saved.resume_key is not None
+    stack.runs.release_segment("slow", "invocation-2", 0, saved)
+    # Its own message, the other segment's and the continuation: none found the segment busy.
+    source.drain()
+    assert [response for response in source.responses if response["batchItemFailures"]] == []
+    _assert_exported_once(stack, "slow", table, segments=2)

@@ -17,6 +17,7 @@ from app.handlers import http
 from app.observability import metrics
 from app.operations import ItemNotFoundError
 from app.operations.requests import InvalidRequestError
+from app.services.errors import IdempotencyConflictError
 from tests.conftest import EVENTS
 from tools.emulator.lambda_context import LambdaContext
 
@@ -63,6 +64,13 @@ def _raising(error: Exception, path: str = "/boom") -> dict[str, Any]:
             "RequestsRejected",
         ),
         (ItemNotFoundError("42"), 404, "item '42' not found", "ItemsNotFound"),
+        (
+            IdempotencyConflictError("export-1"),
+            409,
+            "this Idempotency-Key was already used for a different request (other fields, or "
+            "another caller); send a new key for a new request",
+            "IdempotencyConflicts",
+        ),
     ],
 )
 def test_each_mapped_error_is_its_status_message_and_one_metric(
