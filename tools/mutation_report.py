@@ -34,7 +34,8 @@ from mutmut.utils.format_utils import orig_function_and_class_names_from_key
 
 TARGET = 0.90
 DETECTED = ("killed", "timeout", "caught by type check")
-"""A timeout is a kill: the tests did not pass (mutmut stops them at 4x their clean time, plus 15 s)."""
+"""A timeout is a kill: the tests did not pass (mutmut stops them at 4x their clean time plus
+15 s). So is a mutant strict mypy rejects: ``make types`` would not let it land."""
 VERDICTS = Path("mutation/verdicts.toml")
 REPORT = Path("mutation/report.md")
 WALL_SECONDS = Path("mutants/wall-seconds")

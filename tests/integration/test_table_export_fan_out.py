@@ -443,7 +443,9 @@ def test_a_segment_out_of_time_saves_its_place_gives_its_lease_back_and_finishes
     assert claimed is not None
     saved = claimed.segments[0]
     assert (saved.items, saved.done) == (first.items, False)
-    assert saved.upload_id is not None and len(saved.etags) >= 1 and saved.resume_key is not None
+    assert saved.upload_id is not None
+    assert saved.etags
+    assert saved.resume_key is not None
     stack.runs.release_segment("slow", "invocation-2", 0, saved)
     # Its own message, the other segment's and the continuation: none found the segment busy.
     source.drain()
