@@ -169,6 +169,18 @@ def test_a_run_handing_itself_on_publishes_its_age_for_its_alarm() -> None:
     assert "started_at" not in line
 
 
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(("started", "age"), [(NOW, 0.0), (NOW + 2, 0.0), (NOW - 1, 1.0)])
+def test_a_run_s_age_counts_whole_seconds_and_never_below_zero(started: int, age: float) -> None:
+    """A start "later" than now is another machine's clock running ahead: age 0, not negative."""
+    exporter = _Exporter(TableExportOutcome("r", "continuing", items=1, started_at=started))
+    with lambda_output() as output:
+        export_table._export("r", _Context(60_000), exporter)  # type: ignore[arg-type]
+
+    (document,) = _emf(output, export_table.RUN_AGE_METRIC)
+    assert document[export_table.RUN_AGE_METRIC] == [age]
+
+
 @pytest.mark.parametrize(
     "outcome",
     [

@@ -17,7 +17,7 @@ from app.handlers import http
 from app.observability import metrics
 from app.operations import ItemNotFoundError
 from app.operations.requests import InvalidRequestError
-from app.services.errors import IdempotencyConflictError
+from app.services.errors import DependencyError, IdempotencyConflictError
 from tests.conftest import EVENTS
 from tools.emulator.lambda_context import LambdaContext
 
@@ -89,3 +89,23 @@ def test_a_path_with_no_route_is_404_no_such_route() -> None:
     assert response["statusCode"] == 404
     assert json.loads(response["body"]) == {"message": "no such route"}
     assert _counts() == {"RoutesNotFound": ("Count", [1.0])}
+
+
+@pytest.mark.parametrize(
+    ("retryable", "status", "metric"),
+    [(True, 503, "DependencyFailures"), (False, 500, "DependencyMisconfigured")],
+)
+def test_a_failed_dependency_is_one_log_line_and_one_metric_of_its_kind(
+    retryable: bool, status: int, metric: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    error = DependencyError(
+        "items-table", "GetItem", "SomeCode", "check the table", retryable=retryable
+    )
+
+    response = _raising(error)
+
+    assert response["statusCode"] == status
+    assert _counts() == {metric: ("Count", [1.0])}
+    [logged] = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert logged.getMessage() == "dependency failed"
+    assert {key: getattr(logged, key) for key in error.log_fields()} == error.log_fields()
