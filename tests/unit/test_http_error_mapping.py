@@ -109,3 +109,35 @@ def test_a_failed_dependency_is_one_log_line_and_one_metric_of_its_kind(
     [logged] = [record for record in caplog.records if record.levelname == "ERROR"]
     assert logged.getMessage() == "dependency failed"
     assert {key: getattr(logged, key) for key in error.log_fields()} == error.log_fields()
+
+
+def _without_claims(event: dict[str, Any]) -> dict[str, Any]:
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = {}
+    return event
+
+
+@pytest.mark.parametrize(
+    ("reshape", "status"),
+    [
+        (lambda event: {k: v for k, v in event.items() if k != "requestContext"}, 400),
+        (_without_claims, 403),
+    ],
+    ids=["no-request-context", "token-names-no-one"],
+)
+def test_an_event_refused_before_routing_is_a_plain_json_answer_and_one_metric(
+    reshape: Any, status: int
+) -> None:
+    event = reshape(copy.deepcopy(EVENT))
+
+    response = http.resolve(
+        http.new_resolver(), event, LambdaContext(function_name="items-test-GetItemFunction")
+    )
+
+    assert {key: response[key] for key in ("statusCode", "headers", "isBase64Encoded")} == {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "isBase64Encoded": False,
+    }
+    assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
+    assert json.loads(response["body"])["message"]
+    assert _counts() == {"RequestsRejected": ("Count", [1.0])}
