@@ -32,6 +32,8 @@ from mutmut.stats import status_by_exit_code
 from mutmut.utils.file_utils import walk_mutatable_files
 from mutmut.utils.format_utils import orig_function_and_class_names_from_key
 
+from tools import mutation_sample
+
 TARGET = 0.90
 DETECTED = ("killed", "timeout", "caught by type check")
 """A timeout is a kill: the tests did not pass (mutmut stops them at 4x their clean time plus
@@ -131,7 +133,11 @@ def _score(mutants: list[Mutant]) -> str:
     return f"{detected / len(mutants):.1%}" if mutants else "n/a"
 
 
-def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, list[str]]:
+def render(
+    mutants: list[Mutant],
+    entries: list[dict[str, Any]],
+    sample: mutation_sample.Sample | None = None,
+) -> tuple[str, list[str]]:
     """The report, and what fails the run."""
     problems = []
     verdict_of = {
@@ -181,6 +187,7 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
             if unchecked and len(unchecked) < len(mutants)
             else []
         ),
+        *_estimate_lines(mutants, sample),
         "",
         "## Per module",
         "",
@@ -222,6 +229,18 @@ def render(mutants: list[Mutant], entries: list[dict[str, Any]]) -> tuple[str, l
     return "\n".join(lines).rstrip() + "\n", problems
 
 
+def _estimate_lines(mutants: list[Mutant], sample: mutation_sample.Sample | None) -> list[str]:
+    found = mutation_sample.estimate(mutants, sample) if sample else None
+    if sample is None or found is None:
+        return []
+    return [
+        f"- **Estimated score: {found.score:.1%}** (95% interval {found.low:.1%} to "
+        f"{found.high:.1%}): a uniform sample (seed {sample.seed}) of the "
+        f"{len(sample.population)} mutants not checked when it was drawn, {found.checked} of "
+        f"its {len(sample.names)} checked, {found.detected} of those killed; the rest as checked."
+    ]
+
+
 def _test_exists(node_id: str) -> bool:
     """``path::test_name`` names a test function defined in that file (a moved or renamed
     test would otherwise leave a verdict pointing nowhere)."""
@@ -253,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             if not mutant.detected and not any(_matches(entry, mutant) for entry in entries):
                 print(_draft(mutant))
         return 0
-    report, problems = render(mutants, entries)
+    report, problems = render(mutants, entries, mutation_sample.load())
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(report)
     print(f"{REPORT}: {report.splitlines()[4].removeprefix('- ')}")
