@@ -17,11 +17,12 @@ from app.sessions.config import (
     MAX_ATTEMPTS,
     READ_TIMEOUT_SECONDS,
 )
+from tests.conftest import REGION
 
 pytestmark = pytest.mark.unit
 
 SESSION = boto3.Session(
-    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name=REGION
 )
 
 

@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 
 from app.services import DependencyError
 from app.services.exports import REQUEST_METADATA, ExportsBucket
+from tests.conftest import REGION
 
 pytestmark = pytest.mark.unit
 
@@ -21,7 +22,7 @@ KEY = "exports/42/e-1.json"
 @pytest.fixture
 def stubbed() -> Iterator[tuple[ExportsBucket, Stubber]]:
     session = boto3.Session(
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name="eu-west-1"
+        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name=REGION
     )
     bucket = ExportsBucket(session, BUCKET)
     with Stubber(bucket._client) as stubber:
