@@ -149,10 +149,10 @@ def render(
     score = detected / len(mutants) if mutants else 0.0
     if score < TARGET:
         problems.append(f"score {score:.1%} is below the target of {TARGET:.0%}")
-    unchecked = [mutant for mutant in mutants if mutant.status == "not checked"]
+    unchecked = [mutant for mutant in mutants if mutant.status == mutation_sample.NOT_CHECKED]
     if unchecked:
         problems.append(f"{len(unchecked)} mutants not checked: the run did not finish")
-    survivors = [mutant for mutant in survivors if mutant.status != "not checked"]
+    survivors = [mutant for mutant in survivors if mutant.status != mutation_sample.NOT_CHECKED]
     unexplained = [mutant for mutant in survivors if verdict_of[mutant.name] is None]
     if unexplained:
         problems.append(f"{len(unexplained)} survivors have no verdict in {VERDICTS}")
@@ -197,7 +197,7 @@ def render(
     for module in dict.fromkeys(mutant.module for mutant in mutants):
         of_module = [mutant for mutant in mutants if mutant.module == module]
         killed = sum(mutant.detected for mutant in of_module)
-        waiting = sum(mutant.status == "not checked" for mutant in of_module)
+        waiting = sum(mutant.status == mutation_sample.NOT_CHECKED for mutant in of_module)
         lines.append(
             f"| `{module}` | {len(of_module)} | {killed} | {len(of_module) - killed - waiting} "
             f"| {waiting} | {_score(of_module)} |"
@@ -230,8 +230,7 @@ def render(
 
 
 def _estimate_lines(mutants: list[Mutant], sample: mutation_sample.Sample | None) -> list[str]:
-    found = mutation_sample.estimate(mutants, sample) if sample else None
-    if sample is None or found is None:
+    if sample is None or (found := mutation_sample.estimate(mutants, sample)) is None:
         return []
     return [
         f"- **Estimated score: {found.score:.1%}** (95% interval {found.low:.1%} to "
@@ -269,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     entries = tomllib.loads(VERDICTS.read_text())["mutant"] if VERDICTS.exists() else []
     if args.draft:
         for mutant in mutants:
-            if not mutant.detected and not any(_matches(entry, mutant) for entry in entries):
+            survived = mutant.status not in (*DETECTED, mutation_sample.NOT_CHECKED)
+            if survived and not any(_matches(entry, mutant) for entry in entries):
                 print(_draft(mutant))
         return 0
     report, problems = render(mutants, entries, mutation_sample.load())
