@@ -1,6 +1,7 @@
 """Every client the code builds carries its timeouts and retries (a mutant dropping one survived).
 
-Building a client makes no call, so a session with made-up keys is enough.
+Building a client makes no call: the suite's environment (tests/conftest.py) gives the session
+its made-up keys and region.
 """
 
 from collections.abc import Callable
@@ -17,13 +18,10 @@ from app.sessions.config import (
     MAX_ATTEMPTS,
     READ_TIMEOUT_SECONDS,
 )
-from tests.conftest import REGION
 
 pytestmark = pytest.mark.unit
 
-SESSION = boto3.Session(
-    aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name=REGION
-)
+SESSION = boto3.Session()
 
 
 @pytest.mark.parametrize(

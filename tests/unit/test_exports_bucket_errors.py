@@ -11,7 +11,6 @@ from botocore.stub import Stubber
 
 from app.services import DependencyError
 from app.services.exports import REQUEST_METADATA, ExportsBucket
-from tests.conftest import REGION
 
 pytestmark = pytest.mark.unit
 
@@ -21,10 +20,7 @@ KEY = "exports/42/e-1.json"
 
 @pytest.fixture
 def stubbed() -> Iterator[tuple[ExportsBucket, Stubber]]:
-    session = boto3.Session(
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret", region_name=REGION
-    )
-    bucket = ExportsBucket(session, BUCKET)
+    bucket = ExportsBucket(boto3.Session(), BUCKET)  # keys and region: tests/conftest.py
     with Stubber(bucket._client) as stubber:
         yield bucket, stubber
         stubber.assert_no_pending_responses()
