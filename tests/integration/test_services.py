@@ -11,7 +11,7 @@ from boto3.dynamodb.types import Binary
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.operations import ItemNotFoundError, export_item
+from app.operations import UNVERIFIED, ItemNotFoundError, export_item
 from app.operations.requests import ExportRequest
 from app.services import DependencyError, ExportsBucket, IdempotencyConflictError, ItemsTable
 from app.services import items as items_module
@@ -198,7 +198,9 @@ def test_write_refuses_an_export_id_another_request_made(stack: Stack) -> None:
 
 def test_export_of_an_absent_item_writes_nothing(stack: Stack) -> None:
     with pytest.raises(ItemNotFoundError):
-        export_item(ExportRequest("nope"), "e1", items=stack.items, exports=stack.exports)
+        export_item(
+            ExportRequest("nope"), "e1", items=stack.items, exports=stack.exports, caller=UNVERIFIED
+        )
     assert stack.objects() == {}
 
 

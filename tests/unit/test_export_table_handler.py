@@ -112,6 +112,14 @@ def test_a_finished_run_logs_its_outcome_and_counts_its_items() -> None:
     assert metrics.metric_set["TableExportItems"]["Value"] == [3.0]
 
 
+def test_a_segment_that_lost_its_lease_says_which_segment_in_its_warning() -> None:
+    with lambda_output() as output:
+        export_table._export("r", _Context(60_000), _Exporter(), 7)  # type: ignore[arg-type]
+
+    (line,) = output.at("WARNING")
+    assert (line["run_id"], line["segment"]) == ("r", 7)
+
+
 def test_a_lost_lease_is_superseded_with_one_warning() -> None:
     with lambda_output() as output:
         outcome = export_table._export("r", _Context(60_000), _Exporter())  # type: ignore[arg-type]
@@ -212,6 +220,21 @@ def test_the_answer_leaves_the_start_time_out(monkeypatch: pytest.MonkeyPatch) -
 def test_a_bad_segment_is_rejected(raw: object) -> None:
     with pytest.raises(InvalidRequestError, match="segment must be a whole number"):
         export_table._parse_segment(raw)
+
+
+def test_the_last_segment_is_accepted_and_the_refusal_names_the_range() -> None:
+    last = export_table.MAX_SEGMENTS - 1
+    assert export_table._parse_segment(last) == last
+    assert export_table._parse_segment(0) == 0
+    with pytest.raises(InvalidRequestError) as raised:
+        export_table._parse_segment(export_table.MAX_SEGMENTS)
+    assert str(raised.value) == f"segment must be a whole number from 0 to {last}"
+
+
+def test_a_start_resends_its_segment_messages_only_when_asked() -> None:
+    exporter = _Exporter(TableExportOutcome("r", "fanned-out"), fan_out=True)
+    export_table._export("r", _Context(60_000), exporter)  # type: ignore[arg-type]
+    assert exporter.calls == [{"started": "r", "resend": False}]
 
 
 def test_fanned_out_a_start_only_fans_out_and_a_segment_message_runs_its_segment() -> None:

@@ -69,7 +69,7 @@ def test_queue_message() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("{}", "item_id is required"),
+        ("{}", "^item_id is required$"),
         ('{"item_id": 42}', "item_id"),
         ('{"item_id": "42", "extra": 1}', "unknown field"),
         ("Hello from SQS!", "not valid JSON"),

@@ -55,6 +55,10 @@ def _powertools() -> APIGatewayHttpResolver:
         response.headers["Retry-After"] = "5"
         return response
 
+    @app.get("/items/<item_id>/text")
+    def text(item_id: str) -> PowertoolsResponse[Any]:
+        return PowertoolsResponse(status_code=200, content_type="text/plain", body=f"[{item_id}]")
+
     @app.exception_handler(ValueError)
     def refused(error: ValueError) -> PowertoolsResponse[Any]:
         return PowertoolsResponse(
@@ -84,6 +88,11 @@ def _ours() -> routing.Router:
         status, body = _answer(item_id, event.decoded_body, event.header("Idempotency-Key"))
         return routing.Response(status_code=status + 1, body=body, headers={"Retry-After": "5"})
 
+    @router.get("/items/<item_id>/text")
+    def text(item_id: str) -> routing.Response:
+        """A string body goes out as it is, not serialized (as JSON it would gain quotes)."""
+        return routing.Response(status_code=200, body=f"[{item_id}]", content_type="text/plain")
+
     @router.exception_handler(ValueError)
     def refused(error: ValueError) -> routing.Response:
         return routing.Response(status_code=400, body={"message": str(error)})
@@ -107,7 +116,7 @@ _PREFIXES = st.sampled_from(["refused", "unmapped", "", "42"])
 def events(draw: st.DrawFn) -> dict[str, Any]:
     stage = draw(st.sampled_from(["$default", "prod", "v1", ""]))
     item_id = draw(_PREFIXES) + draw(_SEGMENT)
-    tail = draw(st.sampled_from(["", "/exports", "/exports/", "/other", "/"]))
+    tail = draw(st.sampled_from(["", "/exports", "/exports/", "/text", "/other", "/"]))
     path = draw(st.sampled_from(["/items/", "/item/", "/items", "/"])) + item_id + tail
     if stage != "$default" and draw(st.booleans()):
         path = f"/{stage}{path}"
@@ -158,6 +167,15 @@ def test_a_few_answers_spelled_out(path: str, status: int) -> None:
     assert response["headers"] == {"Content-Type": "application/json"}
     assert response["cookies"] == []
     assert response["isBase64Encoded"] is False
+
+
+def test_a_text_body_goes_out_unserialized() -> None:
+    event = {
+        "rawPath": "/items/42/text",
+        "requestContext": {"requestId": "r", "stage": "$default", "http": {"method": "GET"}},
+    }
+    response = OURS.resolve(event)
+    assert (response["body"], response["headers"]) == ("[42]", {"Content-Type": "text/plain"})
 
 
 def test_a_route_s_exception_without_a_handler_propagates() -> None:

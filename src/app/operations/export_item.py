@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from app.operations.callers import UNVERIFIED, Caller
+from app.operations.callers import Caller
 from app.operations.errors import ItemNotFoundError
 
 # Types only: app.operations imports this module at once, for every function's init.
@@ -18,14 +18,15 @@ def export_item(
     *,
     items: "ItemsTable",
     exports: "ExportsBucket",
-    caller: Caller = UNVERIFIED,
+    caller: Caller,
 ) -> "ExportResult":
     """Read the item with the base session and write it with the writer session.
 
     ``export_id`` names the object, so a retried request (a redelivered message) finds its earlier
     object instead of writing a second one; reused for a different request, or by another
     ``caller``, it is refused (:class:`~app.services.exports.IdempotencyConflictError`). The
-    object's metadata records who asked (``Caller.recorded``).
+    object's metadata records who asked (``Caller.recorded``). ``caller`` has no default: each
+    entry point says who it serves, so none is taken for an unverified one by omission.
     """
     item = items.get(request.item_id, request.fields)
     if item is None:
