@@ -61,6 +61,22 @@ def _continuations(stack: Stack) -> list[str]:
     return [json.loads(message["Body"])["run_id"] for message in received.get("Messages", [])]
 
 
+def _stored_run_item(stack: Stack, run_id: str) -> dict[str, Any]:
+    item: dict[str, Any] = stack.admin.client("dynamodb").get_item(
+        TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
+    )["Item"]
+    return item
+
+
+def _stored_run_attributes(stack: Stack, run_id: str) -> set[str]:
+    return set(_stored_run_item(stack, run_id))
+
+
+def _run_status(stack: Stack, run_id: str) -> str:
+    status: str = _stored_run_item(stack, run_id)["status"]["S"]
+    return status
+
+
 def test_on_demand_export_writes_every_item_and_a_manifest(stack: Stack) -> None:
     event = load_event("ExportTableFunction/on_demand")
     response = call("ExportTableFunction", event, stack, context_for("ExportTableFunction"))
@@ -225,8 +241,10 @@ def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
 def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
     run = new_run("done", stack.exports, segments=2)
     assert stack.runs.claim(run, "request-1", now=1000, lease_seconds=360) is not None
+    assert {"lease_owner", "lease_expires"} <= _stored_run_attributes(stack, "done")
     final = [replace(segment, items=3, done=True) for segment in run.segments]
     stack.runs.finish("done", "request-1", "manifest.json", final)
+    assert not {"lease_owner", "lease_expires"} & _stored_run_attributes(stack, "done")
     finished = stack.runs.claim(run, "request-2", now=5000, lease_seconds=360)
     assert finished == ExportRun(
         "done", final, complete=True, manifest_key="manifest.json", created_at=1000
@@ -256,13 +274,6 @@ def _deliver_one(stack: Stack, context: LambdaContext) -> dict[str, Any] | None:
     if not response["batchItemFailures"]:
         sqs.delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
     return response
-
-
-def _run_status(stack: Stack, run_id: str) -> str:
-    item = stack.admin.client("dynamodb").get_item(
-        TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
-    )["Item"]
-    return item["status"]["S"]
 
 
 def test_a_continuation_delivered_before_its_sender_returns_still_finishes_the_run(

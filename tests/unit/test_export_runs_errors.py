@@ -1,0 +1,54 @@
+"""Which run-table call failed, as the operator's log line names it (mutation survivors): each
+ExportRunsTable write that DynamoDB refuses for a reason other than its condition. botocore's
+Stubber answers in place of DynamoDB: nothing is sent."""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress
+
+pytestmark = pytest.mark.unit
+
+TABLE = "runs-table"
+RUN = ExportRun("r", [SegmentProgress(key="part-0"), SegmentProgress(key="part-1")])
+PROGRESS = SegmentProgress(key="part-0", items=2)
+
+
+@pytest.fixture
+def stubbed() -> Iterator[tuple[ExportRunsTable, Stubber]]:
+    runs = ExportRunsTable(boto3.Session(), TABLE)  # keys and region: tests/conftest.py
+    with Stubber(runs._client) as stubber:
+        yield runs, stubber
+        stubber.assert_no_pending_responses()
+
+
+WRITES: list[tuple[str, Callable[[ExportRunsTable], Any]]] = [
+    ("claim", lambda runs: runs.claim(RUN, "owner", now=1000, lease_seconds=60)),
+    ("save_segment", lambda runs: runs.save_segment("r", "owner", 0, PROGRESS)),
+    ("open_fan_out", lambda runs: runs.open_fan_out(RUN, now=1000)),
+    ("mark_dispatched", lambda runs: runs.mark_dispatched("r")),
+    ("claim_segment", lambda runs: runs.claim_segment("r", 0, "owner", 1000, 60)),
+    ("release_segment", lambda runs: runs.release_segment("r", "owner", 0, PROGRESS)),
+    ("finish_segment", lambda runs: runs.finish_segment("r", "owner", 0, PROGRESS)),
+    ("complete_fanned_out", lambda runs: runs.complete_fanned_out("r", "manifest.json")),
+    ("release", lambda runs: runs.release("r", "owner", RUN.segments)),
+    ("finish", lambda runs: runs.finish("r", "owner", "manifest.json", RUN.segments)),
+]
+
+
+@pytest.mark.parametrize(("name", "write"), WRITES, ids=[name for name, _ in WRITES])
+def test_a_refused_write_is_named_by_its_table_and_operation(
+    stubbed: tuple[ExportRunsTable, Stubber], name: str, write: Callable[[ExportRunsTable], Any]
+) -> None:
+    runs, stubber = stubbed
+    stubber.add_client_error("update_item", "ValidationException", http_status_code=400)
+
+    with pytest.raises(DependencyError) as raised:
+        write(runs)
+
+    assert (raised.value.resource, raised.value.operation) == (TABLE, "UpdateItem"), name
+    assert (raised.value.code, raised.value.retryable) == ("ValidationException", False)
