@@ -141,3 +141,105 @@ def test_an_event_refused_before_routing_is_a_plain_json_answer_and_one_metric(
     assert set(response) == {"statusCode", "headers", "body", "isBase64Encoded"}
     assert json.loads(response["body"])["message"]
     assert _counts() == {"RequestsRejected": ("Count", [1.0])}
+
+
+def _with(path: tuple[str, ...], value: object) -> Any:
+    def reshape(event: dict[str, Any]) -> dict[str, Any]:
+        target = event
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return event
+
+    return reshape
+
+
+NOT_HTTP = "not an HTTP API event: requestContext.requestId, http.method and rawPath are required"
+REFUSALS: list[tuple[str, Any, str]] = [
+    ("a-list", lambda _event: [], "not an HTTP API event: it must be a JSON object"),
+    ("no-request-id", _with(("requestContext", "requestId"), None), NOT_HTTP),
+    ("method-not-a-string", _with(("requestContext", "http", "method"), 7), NOT_HTTP),
+    ("no-raw-path", _with(("rawPath",), None), NOT_HTTP),
+    ("body-a-number", _with(("body",), 5), "the body must be a string"),
+    (
+        "stage-a-list",
+        _with(("requestContext", "stage"), ["$default"]),
+        ("requestContext.stage must be a string"),
+    ),
+    ("headers-a-string", _with(("headers",), "accept"), "headers must be an object of strings"),
+    ("header-a-number", _with(("headers",), {"accept": 1}), "headers must be an object of strings"),
+    (
+        "path-parameter-a-number",
+        _with(("pathParameters",), {"item_id": 42}),
+        ("pathParameters must be an object of strings"),
+    ),
+    (
+        "query-a-list",
+        _with(("queryStringParameters",), {"q": ["a"]}),
+        ("queryStringParameters must be an object of strings"),
+    ),
+    (
+        "stage-variable-null",
+        _with(("stageVariables",), {"v": None}),
+        ("stageVariables must be an object of strings"),
+    ),
+    ("cookies-a-string", _with(("cookies",), "a=b"), "cookies must be a list of strings"),
+    ("cookie-a-number", _with(("cookies",), ["a=b", 1]), "cookies must be a list of strings"),
+    (
+        "claims-not-an-object",
+        _with(("requestContext", "authorizer", "jwt", "claims"), "x"),
+        ("authorizer.jwt.claims must be an object"),
+    ),
+    (
+        "token-names-no-one",
+        _without_claims,
+        ("the token names neither a subject (sub) nor a client (client_id, azp)"),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("reshape", "message"),
+    [(reshape, message) for _, reshape, message in REFUSALS],
+    ids=[name for name, _, _ in REFUSALS],
+)
+def test_each_refusal_before_routing_says_exactly_what_is_wrong(reshape: Any, message: str) -> None:
+    event = reshape(copy.deepcopy(EVENT))
+
+    response = http.resolve(
+        http.new_resolver(), event, LambdaContext(function_name="items-test-GetItemFunction")
+    )
+
+    assert response["statusCode"] == (403 if reshape is _without_claims else 400)
+    assert json.loads(response["body"]) == {"message": message}
+
+
+@pytest.mark.parametrize(
+    "reshape",
+    [
+        _with(("cookies",), ["a=b", "c=d"]),
+        _with(("pathParameters",), {"item_id": "42"}),
+        _with(("stageVariables",), None),
+        _with(("requestContext", "stage"), None),
+    ],
+    ids=["cookies", "path-parameters", "no-stage-variables", "no-stage"],
+)
+def test_what_api_gateway_sends_is_not_refused(reshape: Any) -> None:
+    event = reshape(copy.deepcopy(EVENT))
+    event["rawPath"] = event["requestContext"]["http"]["path"] = "/nowhere"
+
+    response = http.resolve(
+        http.new_resolver(), event, LambdaContext(function_name="items-test-GetItemFunction")
+    )
+
+    assert response["statusCode"] == 404  # routed: no route matches
+
+
+def test_the_answer_s_log_line_names_the_method_and_status(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("INFO")
+    _raising(ItemNotFoundError("42"))
+
+    [answered] = [r for r in caplog.records if r.getMessage() == "request answered"]
+    assert (answered.method, answered.status) == ("GET", 404)  # type: ignore[attr-defined]
