@@ -120,6 +120,20 @@ def test_a_segment_that_fits_one_part_is_one_conditional_put(
     assert len(_exported_items(stack, outcome.manifest_key)) == len(load_seed()["ItemsTable"])
 
 
+def test_a_reset_part_is_empty_and_its_next_member_holds_only_what_came_after() -> None:
+    part = _GzipPart()
+    try:
+        part.add([{"item_id": "before"}])
+        part.body()
+        part.reset()
+        assert (part.size, part.items) == (0, 0)
+        part.add([{"item_id": "after"}])
+        body = part.body().read()
+        assert gzip.decompress(body) == b'{"item_id":"after"}\n'
+    finally:
+        part.close()
+
+
 def test_a_part_waits_on_disk_not_in_memory() -> None:
     rng = random.Random(3)  # noqa: S311 - test data, not secrets
     part = _GzipPart()
@@ -159,6 +173,7 @@ def test_a_run_that_runs_out_of_time_resumes_where_it_stopped(
     before = int(time.time())
     first = _run(stack, "big", "request-1", lambda: next(checks, -1.0), segments=1)
     assert first.status == "continuing"
+    assert 0 < first.items < large_table  # the part uploaded so far
     # When the run started, as stored with its first claim: what its age metric counts from.
     assert first.started_at is not None
     assert before <= first.started_at <= time.time()

@@ -199,6 +199,58 @@ def test_a_second_trigger_of_a_dispatched_run_sends_nothing_and_a_finished_run_a
     assert (again.status, again.items) == ("complete", len(table))
 
 
+def _created_at(stack: Stack, run_id: str) -> int:
+    stored = stack.admin.client("dynamodb").get_item(
+        TableName=stack.runs.table_name, Key={"run_id": {"S": run_id}}
+    )["Item"]
+    return int(stored["created_at"]["N"])
+
+
+def test_each_answer_of_a_fanned_out_run_says_exactly_where_it_stands(
+    stack: Stack, table: list[str]
+) -> None:
+    """Outcomes compare without ``started_at`` (it is not part of the handler's answer), so it is
+    checked apart: the run-age alarm reads it from every answer of a run still going."""
+    exporter = _fanned_out(stack, part_bytes=export_table_operation.MIN_PART_BYTES)
+
+    started = exporter.start("walk")
+    created_at = _created_at(stack, "walk")
+    assert (started, started.started_at) == (TableExportOutcome("walk", "fanned-out"), created_at)
+    running = exporter.start("walk")
+    assert (running, running.started_at) == (TableExportOutcome("walk", "running"), created_at)
+
+    first = _segment(exporter, "walk", 0, "request-0")
+    assert first == TableExportOutcome("walk", "segment-done", first.items, segment=0)
+    assert 0 < first.items < len(table)
+    running = exporter.start("walk")
+    assert (running, running.started_at) == (
+        TableExportOutcome("walk", "running", first.items),
+        created_at,
+    )
+    resent = exporter.start("walk", resend=True)  # one message, for the unfinished segment
+    assert (resent, resent.started_at) == (
+        TableExportOutcome("walk", "fanned-out", first.items),
+        created_at,
+    )
+
+    manifest_key = f"{stack.exports.prefix}table/walk/manifest.json"
+    complete = TableExportOutcome("walk", "complete", len(table), manifest_key)
+    assert _segment(exporter, "walk", 1, "request-1") == replace(complete, segment=1)
+    assert _segment(exporter, "walk", 1, "request-again") == replace(complete, segment=1)
+    assert exporter.start("walk") == complete
+    assert exporter.start("walk", resend=True) == complete
+    assert _segment(exporter, "walk", 7, "request-7") == TableExportOutcome(
+        "walk", "unknown", segment=7
+    )
+
+
+def test_a_fan_out_of_an_in_process_run_s_id_is_busy(stack: Stack) -> None:
+    runs, exports = stack.runs, stack.exports
+    assert runs.claim(export_table_operation.new_run("flat", exports, 2), "r", 1000, 60)
+    exporter = _fanned_out(stack, part_bytes=export_table_operation.MIN_PART_BYTES)
+    assert exporter.start("flat") == TableExportOutcome("flat", "busy")
+
+
 # --- Killed at every step ------------------------------------------------------------------------
 
 _STEPS = {
@@ -438,6 +490,7 @@ def test_a_segment_out_of_time_saves_its_place_gives_its_lease_back_and_finishes
 
     assert (first.status, first.segment) == ("continuing", 0)
     assert first.items > 0
+    assert first.started_at == _created_at(stack, "slow")  # what the run-age alarm reads
     # Given back with its place saved: another invocation claims it at once, from there.
     claimed = stack.runs.claim_segment("slow", 0, "invocation-2", int(clock.time()), 900)
     assert claimed is not None

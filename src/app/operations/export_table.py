@@ -75,9 +75,7 @@ class _GzipPart:
 
     def __init__(self) -> None:
         self._file = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
-        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip container
-        self.size = 0
-        self.items = 0
+        self.reset()
 
     def add(self, items: list[Item]) -> None:
         for item in items:
@@ -94,7 +92,8 @@ class _GzipPart:
     def reset(self) -> None:
         self._file.seek(0)
         self._file.truncate()
-        self._compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        # wbits 31: a gzip container; the level is zlib's default (6).
+        self._compressor = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, 31)
         self.size = 0
         self.items = 0
 
@@ -257,7 +256,6 @@ class TableExporter:
         lease_seconds: int,
         part_bytes: int | None = None,
         segments: int | None = None,
-        page_items: int | None = None,
     ) -> TableExportOutcome:
         """Start or resume run ``run_id``; queue a continuation if time runs out first.
 
@@ -283,7 +281,6 @@ class TableExporter:
                 owner=owner,
                 seconds_left=seconds_left,
                 part_bytes=part_bytes,
-                page_items=page_items,
                 stop=stop,
             )
             for index in range(len(run.segments))
@@ -340,7 +337,6 @@ class TableExporter:
         seconds_left: Callable[[], float],
         lease_seconds: int,
         part_bytes: int | None = None,
-        page_items: int | None = None,
     ) -> TableExportOutcome:
         """Carry segment ``index`` of a fanned-out run on; the last segment to finish (or a
         redelivery of its message, if it died first) writes the manifest.
@@ -363,7 +359,6 @@ class TableExporter:
             owner=owner,
             seconds_left=seconds_left,
             part_bytes=part_bytes,
-            page_items=page_items,
             stop=threading.Event(),
             segment_lease=True,
         )
@@ -393,7 +388,6 @@ class TableExporter:
         owner: str,
         seconds_left: Callable[[], float],
         part_bytes: int,
-        page_items: int | None,
         stop: threading.Event,
         segment_lease: bool = False,
     ) -> _Segment:
@@ -408,7 +402,7 @@ class TableExporter:
             runs=self.runs,
             out_of_time=lambda: seconds_left() <= 0,
             part_bytes=part_bytes,
-            page_items=page_items or self.page_items,
+            page_items=self.page_items,
             stop=stop,
             read_limit=self.read_limit(),
             segment_lease=segment_lease,
