@@ -245,7 +245,9 @@ def test_leases_keep_one_invocation_per_run(stack: Stack) -> None:
     progressed = SegmentProgress(key=run.segments[0].key, items=7, resume_key={"k": "v"})
     assert stack.runs.claim(run, "request-2", now=1500, lease_seconds=360) is not None
     with pytest.raises(LeaseLostError):
-        stack.runs.save_segment("shared", "request-1", 0, SegmentProgress(key="x"))
+        stack.runs.save_segment(
+            "shared", "request-1", 0, SegmentProgress(key="x"), segment_lease=False
+        )
     stack.runs.release("shared", "request-2", [progressed, *run.segments[1:]])
     resumed = stack.runs.claim(run, "request-3", now=1501, lease_seconds=360)
     assert resumed is not None
@@ -265,7 +267,9 @@ def test_finished_runs_are_never_claimed_again(stack: Stack) -> None:
         "done", final, complete=True, manifest_key="manifest.json", created_at=1000
     )
     with pytest.raises(LeaseLostError):  # request-2 was not given the lease
-        stack.runs.save_segment("done", "request-2", 0, SegmentProgress(key="x"))
+        stack.runs.save_segment(
+            "done", "request-2", 0, SegmentProgress(key="x"), segment_lease=False
+        )
 
 
 def test_parts_below_s3s_minimum_are_refused(stack: Stack) -> None:

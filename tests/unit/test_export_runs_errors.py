@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress
+from app.services.errors import UnknownSegmentError
 
 pytestmark = pytest.mark.unit
 
@@ -28,7 +29,7 @@ def stubbed() -> Iterator[tuple[ExportRunsTable, Stubber]]:
 
 WRITES: list[tuple[str, Callable[[ExportRunsTable], Any]]] = [
     ("claim", lambda runs: runs.claim(RUN, "owner", now=1000, lease_seconds=60)),
-    ("save_segment", lambda runs: runs.save_segment("r", "owner", 0, PROGRESS)),
+    ("save_segment", lambda runs: runs.save_segment("r", "owner", 0, PROGRESS, segment_lease=True)),
     ("open_fan_out", lambda runs: runs.open_fan_out(RUN, now=1000)),
     ("mark_dispatched", lambda runs: runs.mark_dispatched("r")),
     ("claim_segment", lambda runs: runs.claim_segment("r", 0, "owner", 1000, 60)),
@@ -52,3 +53,25 @@ def test_a_refused_write_is_named_by_its_table_and_operation(
 
     assert (raised.value.resource, raised.value.operation) == (TABLE, "UpdateItem"), name
     assert (raised.value.code, raised.value.retryable) == ("ValidationException", False)
+
+
+def test_a_failed_claim_without_the_stored_item_is_leased_elsewhere(
+    stubbed: tuple[ExportRunsTable, Stubber],
+) -> None:
+    """The answer carries the item only when DynamoDB returns it (ALL_OLD): without it, nothing
+    says the run is complete, so the claim is refused as for a lease held."""
+    runs, stubber = stubbed
+    stubber.add_client_error("update_item", "ConditionalCheckFailedException")
+
+    assert runs.claim(RUN, "owner", now=1000, lease_seconds=60) is None
+
+
+def test_a_failed_segment_claim_without_the_stored_item_is_no_segment(
+    stubbed: tuple[ExportRunsTable, Stubber],
+) -> None:
+    runs, stubber = stubbed
+    stubber.add_client_error("update_item", "ConditionalCheckFailedException")
+
+    with pytest.raises(UnknownSegmentError) as raised:
+        runs.claim_segment("r", 3, "owner", 1000, 60)
+    assert str(raised.value) == "run 'r' has no segment 3"

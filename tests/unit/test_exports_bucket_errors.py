@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from app.services import DependencyError
+from app.services import DependencyError, UploadGoneError
 from app.services.exports import REQUEST_METADATA, ExportsBucket
 
 pytestmark = pytest.mark.unit
@@ -61,3 +61,47 @@ def test_the_fingerprint_is_the_object_s_request_metadata_or_none(
     stubber.add_response("head_object", {"Metadata": metadata}, {"Bucket": BUCKET, "Key": KEY})
 
     assert bucket._fingerprint_of(KEY) == fingerprint
+
+
+COMPLETE = {
+    "Bucket": BUCKET,
+    "Key": KEY,
+    "UploadId": "upload-1",
+    "MultipartUpload": {
+        "Parts": [{"ETag": "e1", "PartNumber": 1}, {"ETag": "e2", "PartNumber": 2}]
+    },
+    "IfNoneMatch": "*",  # never over an object already there
+}
+
+
+def test_completing_over_an_existing_object_leaves_it_as_it_is(
+    stubbed: tuple[ExportsBucket, Stubber],
+) -> None:
+    """S3 answers ``If-None-Match: *`` on an existing key with 412 PreconditionFailed."""
+    bucket, stubber = stubbed
+    stubber.add_response("complete_multipart_upload", {}, COMPLETE)
+    stubber.add_client_error(
+        "complete_multipart_upload",
+        "PreconditionFailed",
+        http_status_code=412,
+        expected_params=COMPLETE,
+    )
+
+    bucket.complete_upload(KEY, "upload-1", ["e1", "e2"])
+    bucket.complete_upload(KEY, "upload-1", ["e1", "e2"])  # no error: the object is there
+
+
+@pytest.mark.parametrize(
+    ("code", "error_class"),
+    [("NoSuchUpload", UploadGoneError), ("InternalError", DependencyError)],
+)
+def test_only_a_gone_upload_is_one_at_completion(
+    stubbed: tuple[ExportsBucket, Stubber], code: str, error_class: type[DependencyError]
+) -> None:
+    bucket, stubber = stubbed
+    stubber.add_client_error("complete_multipart_upload", code, http_status_code=404)
+
+    with pytest.raises(DependencyError) as raised:
+        bucket.complete_upload(KEY, "upload-1", ["e1"])
+
+    assert type(raised.value) is error_class

@@ -186,6 +186,16 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("cookies-a-string", _with(("cookies",), "a=b"), "cookies must be a list of strings"),
     ("cookie-a-number", _with(("cookies",), ["a=b", 1]), "cookies must be a list of strings"),
     (
+        "authorizer-not-an-object",
+        _with(("requestContext", "authorizer"), "x"),
+        "requestContext.authorizer must be an object",
+    ),
+    (
+        "subject-a-number",
+        _with(("requestContext", "authorizer", "jwt", "claims", "sub"), 5),
+        "the authorizer's claim sub must be a string",
+    ),
+    (
         "claims-not-an-object",
         _with(("requestContext", "authorizer", "jwt", "claims"), "x"),
         ("authorizer.jwt.claims must be an object"),

@@ -202,8 +202,8 @@ class _Segment:
     def _complete(self, progress: SegmentProgress) -> SegmentProgress:
         """Assemble the uploaded parts; saved at once, as a completed upload takes no more."""
         assert progress.upload_id is not None  # noqa: S101 - every part is uploaded
-        # False means the object exists: this upload, completed by an invocation that stopped
-        # before saving so. Its parts are the same parts; the object is left as it is.
+        # The object may exist already: this upload, completed by an invocation that stopped
+        # before saving so (complete_upload then leaves it as it is).
         self.exports.complete_upload(progress.key, progress.upload_id, progress.etags)
         progress = replace(progress, done=True)
         self._save(progress)

@@ -159,9 +159,10 @@ class ExportRunsTable:
         index: int,
         segment: SegmentProgress,
         *,
-        segment_lease: bool = False,
+        segment_lease: bool,
     ) -> None:
-        """Save one segment's progress, under the run's lease or (fanned out) the segment's."""
+        """Save one segment's progress, under the run's lease or (fanned out) the segment's: the
+        caller says which, as saving under the wrong one would be refused as a lost lease."""
         self._update_leased(
             run_id,
             owner,
@@ -246,7 +247,7 @@ class ExportRunsTable:
             stored = cast("dict[str, Any]", error.response).get("Item", {})
             if not stored.get("fan_out", {}).get("BOOL") or _segment_attribute(index) not in stored:
                 raise UnknownSegmentError(f"run {run_id!r} has no segment {index}") from error
-            if stored.get("status", {}).get("S") != "complete":
+            if stored["status"]["S"] != "complete":  # open_fan_out stored it with its segments
                 return None
             return _stored_run(run_id, stored)
         return _stored_run(run_id, response["Attributes"])

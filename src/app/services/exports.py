@@ -131,8 +131,9 @@ class ExportsBucket:
             raise DependencyError.wrap(self.bucket_name, "UploadPart", error) from error
         return response["ETag"]
 
-    def complete_upload(self, key: str, upload_id: str, etags: Sequence[str]) -> bool:
-        """Assemble the parts, unless ``key`` already exists; False when it did."""
+    def complete_upload(self, key: str, upload_id: str, etags: Sequence[str]) -> None:
+        """Assemble the parts, unless ``key`` already exists: then an earlier invocation completed
+        this upload (its parts are the same parts) and the object is left as it is."""
         parts: list[CompletedPartTypeDef] = [
             {"ETag": etag, "PartNumber": number} for number, etag in enumerate(etags, 1)
         ]
@@ -146,10 +147,9 @@ class ExportsBucket:
             )
         except AWS_ERRORS as error:
             if _precondition_failed(error):
-                return False
+                return
             wrap = UploadGoneError.wrap if _upload_gone(error) else DependencyError.wrap
             raise wrap(self.bucket_name, "CompleteMultipartUpload", error) from error
-        return True
 
 
 def _precondition_failed(error: Exception) -> bool:
