@@ -205,6 +205,20 @@ def test_role_session_name_keeps_function_and_environment() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("parts", "name"),
+    [
+        (("fn", "a1", "b2"), "fn.a1.b2"),  # every qualifier, each behind its own dot
+        (("f" * 70, "abc"), "f" * 60 + ".abc"),  # the function name gives way, the id stays whole
+        (("fn", "q" * 70), ("." + "q" * 70)[:64]),  # qualifiers alone too long: no function name
+        ((), "--"),  # nothing usable: padded to STS's two characters, nothing invented
+        (("",), "--"),
+    ],
+)
+def test_role_session_name_at_its_edges(parts: tuple[str, ...], name: str) -> None:
+    assert role_session_name(*parts) == name
+
+
 def test_every_client_has_explicit_timeouts_and_retries(stack: Stack) -> None:
     for client in (s3_client(stack.writer), sts_client(stack.base)):
         config = client.meta.config

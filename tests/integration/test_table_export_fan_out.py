@@ -28,7 +28,7 @@ import pytest
 from app.operations import TableExporter, TableExportOutcome
 from app.operations import export_table as export_table_operation
 from app.operations.read_limit import TokenBucket
-from app.services import ScanPage
+from app.services import DependencyError, ScanPage
 from bench.fast_moto import fast_scan
 from tests.conftest import REGION, Stack
 from tests.handler_calls import context_for, handler_module
@@ -249,6 +249,20 @@ def test_a_fan_out_of_an_in_process_run_s_id_is_busy(stack: Stack) -> None:
     assert runs.claim(export_table_operation.new_run("flat", exports, 2), "r", 1000, 60)
     exporter = _fanned_out(stack, part_bytes=export_table_operation.MIN_PART_BYTES)
     assert exporter.start("flat") == TableExportOutcome("flat", "busy")
+
+
+@pytest.mark.parametrize("run_id", ["never-opened", "flat"])
+def test_only_a_fan_out_is_marked_dispatched(stack: Stack, run_id: str) -> None:
+    """The update's condition: marking a run that is not a fan-out (gone, or in-process) fails
+    rather than writing a stray or half-converted run."""
+    runs = stack.runs
+    assert runs.claim(export_table_operation.new_run("flat", stack.exports, 2), "r", 1000, 60)
+    table = stack.admin.client("dynamodb")
+    key = {"run_id": {"S": run_id}}
+    before = table.get_item(TableName=runs.table_name, Key=key).get("Item")
+    with pytest.raises(DependencyError, match="ConditionalCheckFailed"):
+        runs.mark_dispatched(run_id)
+    assert table.get_item(TableName=runs.table_name, Key=key).get("Item") == before
 
 
 # --- Killed at every step ------------------------------------------------------------------------
