@@ -351,6 +351,33 @@ def test_an_invocation_killed_before_or_after_any_step_loses_and_doubles_nothing
             _assert_exported_once(stack, run_id, table, segments=2)
 
 
+@pytest.mark.parametrize("segments", [1, 3])
+def test_a_resent_run_whose_segments_all_finished_writes_its_manifest(
+    stack: Stack, table: list[str], clock: _Clock, monkeypatch: pytest.MonkeyPatch, segments: int
+) -> None:
+    """The last segment died between its finish and the manifest, and its message went to the
+    dead-letter queue: the operator's resend sends one message, for a segment every run has."""
+    exporter = _fanned_out(stack, segments, part_bytes=export_table_operation.MIN_PART_BYTES)
+    source = _EventSource(stack, exporter, clock)
+    assert source.start("lone")["status"] == "fanned-out"
+    complete_fanned_out = stack.runs.complete_fanned_out
+
+    def dies(*_args: object) -> None:
+        raise _KilledError("complete_fanned_out")
+
+    monkeypatch.setattr(stack.runs, "complete_fanned_out", dies)
+    for _ in range(segments):
+        assert source.deliver_one()
+    assert source.kills == 1
+    stack.admin.client("sqs").purge_queue(QueueUrl=stack.continuations.queue_url)  # to the DLQ
+    monkeypatch.setattr(stack.runs, "complete_fanned_out", complete_fanned_out)
+
+    assert exporter.start("lone", resend=True).status == "fanned-out"
+    source.drain()
+    assert len(source.responses) == segments  # the segments that lived, then the resent one
+    _assert_exported_once(stack, "lone", table, segments)
+
+
 # --- Concurrent segments ------------------------------------------------------------------------
 
 

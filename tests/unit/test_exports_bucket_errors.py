@@ -50,6 +50,27 @@ def test_a_denied_call_is_named_by_its_s3_operation(
     assert (raised.value.code, raised.value.retryable) == ("AccessDenied", False)
 
 
+UPLOAD_CALLS = [
+    (method, call)
+    for method, call in CALLS
+    if method in {"upload_part", "complete_multipart_upload"}
+]
+
+
+@pytest.mark.parametrize(("method", "call"), UPLOAD_CALLS, ids=[m for m, _ in UPLOAD_CALLS])
+def test_a_gone_upload_is_named_by_its_s3_operation(
+    stubbed: tuple[ExportsBucket, Stubber], method: str, call: Callable[[ExportsBucket], Any]
+) -> None:
+    bucket, stubber = stubbed
+    stubber.add_client_error(method, "NoSuchUpload", http_status_code=404)
+
+    with pytest.raises(UploadGoneError) as raised:
+        call(bucket)
+
+    operation = bucket._client.meta.method_to_api_mapping[method]
+    assert (raised.value.resource, raised.value.operation) == (BUCKET, operation)
+
+
 @pytest.mark.parametrize(
     ("metadata", "fingerprint"),
     [({}, None), ({REQUEST_METADATA: "f-1"}, "f-1"), ({"caller": "someone"}, None)],
