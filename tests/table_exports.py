@@ -22,18 +22,22 @@ def assert_exported_once(
     ids: list[str],
     segments: int,
 ) -> str:
-    """One manifest, one object a segment, each written once, and every one of ``ids`` (sorted)
-    in them exactly once; ``run_prefix`` is the run's (``<export prefix>table/<run id>/``).
-    Returns the manifest's key."""
+    """One manifest, one object a segment, each written once with its content type, and every one
+    of ``ids`` (sorted) in them exactly once; ``run_prefix`` is the run's
+    (``<export prefix>table/<run id>/``). Returns the manifest's key."""
     manifest_key = run_prefix + "manifest.json"
     assert _versions(s3, bucket, run_prefix) == {
         manifest_key: 1,
         **{f"{run_prefix}segment-{i}-of-{segments}.jsonl.gz": 1 for i in range(segments)},
     }
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    stored_manifest = s3.get_object(Bucket=bucket, Key=manifest_key)
+    assert stored_manifest["ContentType"] == "application/json"
+    manifest = json.loads(stored_manifest["Body"].read())
     exported: list[str] = []
     for entry in manifest["objects"]:
-        body = s3.get_object(Bucket=bucket, Key=entry["key"])["Body"].read()
+        stored = s3.get_object(Bucket=bucket, Key=entry["key"])
+        assert stored["ContentType"] == "application/gzip", entry["key"]  # whole or multipart
+        body = stored["Body"].read()
         lines = [json.loads(line)["item_id"] for line in gzip.decompress(body).splitlines()]
         assert len(lines) == entry["items"]
         exported += lines
