@@ -191,6 +191,11 @@ REFUSALS: list[tuple[str, Any, str]] = [
         "requestContext.authorizer must be an object",
     ),
     (
+        "jwt-not-an-object",
+        _with(("requestContext", "authorizer", "jwt"), ["x"]),
+        "authorizer.jwt must be an object",
+    ),
+    (
         "subject-a-number",
         _with(("requestContext", "authorizer", "jwt", "claims", "sub"), 5),
         "the authorizer's claim sub must be a string",

@@ -1,5 +1,6 @@
 """Validation of requests, before any AWS call."""
 
+import hashlib
 import json
 
 import pytest
@@ -78,3 +79,23 @@ def test_queue_message() -> None:
 def test_bad_queue_messages(body: str, message: str) -> None:
     with pytest.raises(InvalidRequestError, match=message):
         export_request_from_message(body)
+
+
+@pytest.mark.parametrize(
+    ("request_", "caller", "canonical"),
+    [
+        (ExportRequest("42"), None, '{"fields":null,"item_id":"42"}'),
+        (ExportRequest("42", ("b", "a")), None, '{"fields":["a","b"],"item_id":"42"}'),
+        (
+            ExportRequest("7", ("x",)),
+            {"subject": "s-1", "client_id": None},
+            '{"caller":{"client_id":null,"subject":"s-1"},"fields":["x"],"item_id":"7"}',
+        ),
+    ],
+)
+def test_the_fingerprint_is_the_sha256_of_the_compact_sorted_json_of_the_request(
+    request_: ExportRequest, caller: dict[str, str | None] | None, canonical: str
+) -> None:
+    """Each export stores it (``x-amz-meta-request-sha256``) and every later deployment compares
+    a retry's against it: its form may not drift, or retries across a deploy would get 409s."""
+    assert request_.fingerprint(caller) == hashlib.sha256(canonical.encode()).hexdigest()
