@@ -183,3 +183,26 @@ def test_callers_are_compared_whole_not_as_logged() -> None:
     assert first.recorded() == second.recorded()
     assert request.fingerprint(first.identity()) != request.fingerprint(second.identity())
     assert request.fingerprint(UNVERIFIED.identity()) == request.fingerprint()
+
+
+@pytest.mark.parametrize(
+    ("sub", "recorded"),
+    [
+        ("a!#$&'()*+,/:;=?@[]^`{|}~-._z", "a!#$&'()*+,/:;=?@[]^`{|}~-._z"),  # readable as it is
+        ('a b%c"<>\\', "a%20b%25c%22%3C%3E%5C"),  # what metadata would misread, or a decoder
+    ],
+)
+def test_printable_ascii_is_recorded_as_it_is_but_for_what_needs_encoding(
+    sub: str, recorded: str
+) -> None:
+    assert caller_from_api(_context({"sub": sub})).recorded()["requested-by"] == recorded
+
+
+def test_a_verified_caller_s_identity_is_its_subject_and_client() -> None:
+    """It is part of every stored request fingerprint: its names may not drift."""
+    caller = caller_from_api(_context({"sub": "s-1", "client_id": CLIENT}))
+    assert caller.identity() == {"subject": "s-1", "client_id": CLIENT}
+    assert caller_from_api(_context({"sub": "s-1"})).identity() == {
+        "subject": "s-1",
+        "client_id": None,
+    }

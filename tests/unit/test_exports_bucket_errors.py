@@ -3,6 +3,7 @@ retry finds in an object's metadata. botocore's Stubber answers in place of S3: 
 """
 
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -126,3 +127,24 @@ def test_only_a_gone_upload_is_one_at_completion(
         bucket.complete_upload(KEY, "upload-1", ["e1"])
 
     assert type(raised.value) is error_class
+
+
+def test_an_export_is_put_as_json_with_its_fingerprint_and_caller_never_over_another(
+    stubbed: tuple[ExportsBucket, Stubber],
+) -> None:
+    bucket, stubber = stubbed
+    put = {
+        "Bucket": BUCKET,
+        "Key": KEY,
+        "Body": b'{"item_id":"42","price":12.50}',  # the number as DynamoDB held it
+        "ContentType": "application/json",
+        "IfNoneMatch": "*",
+        "Metadata": {"requested-by": "s-1", "request-sha256": "f-1"},
+    }
+    stubber.add_response("put_object", {}, put)
+
+    result = bucket.write(
+        "42", "e-1", {"item_id": "42", "price": Decimal("12.50")}, "f-1", {"requested-by": "s-1"}
+    )
+
+    assert (result.key, result.created) == (KEY, True)

@@ -38,27 +38,40 @@ def test_api_request_with_defaults() -> None:
     assert export_request_from_api("42", "{}") == ExportRequest("42", None)
 
 
+_NOT_AN_OBJECT = "the body must be a JSON object"
+_FIELDS_LIST = "fields must be a list of 1-20 attribute names"
+_FIELD_NAME = "each field must be an attribute name: letters, digits and '_', up to 64 characters"
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (None, "JSON object"),
-        ("   ", "JSON object"),
-        ("not json", "not valid JSON"),
-        ("[1, 2]", "JSON object"),
-        ('"text"', "JSON object"),
-        ('{"fields": "name"}', "list"),
-        ('{"fields": []}', "list"),
-        ('{"fields": [1]}', "attribute name"),
-        ('{"fields": ["a b"]}', "attribute name"),
-        ('{"fields": ["a", "a"]}', "repeat"),
-        (json.dumps({"fields": [f"f{i}" for i in range(MAX_FIELDS + 1)]}), "list"),
-        ('{"feilds": ["name"]}', "unknown field"),
-        (json.dumps({"fields": ["a" * MAX_BODY_BYTES]}), "at most"),
+        (None, _NOT_AN_OBJECT + ", e.g. {} for the defaults"),
+        ("   ", _NOT_AN_OBJECT + ", e.g. {} for the defaults"),
+        ("not json", "the body is not valid JSON"),
+        ("[1, 2]", _NOT_AN_OBJECT),
+        ('"text"', _NOT_AN_OBJECT),
+        ('{"fields": "name"}', _FIELDS_LIST),
+        ('{"fields": []}', _FIELDS_LIST),
+        ('{"fields": [1]}', _FIELD_NAME),
+        ('{"fields": ["a b"]}', _FIELD_NAME),
+        ('{"fields": ["a", "a"]}', "fields must not repeat a name"),
+        (json.dumps({"fields": [f"f{i}" for i in range(21)]}), _FIELDS_LIST),
+        ('{"feilds": ["name"]}', "unknown field(s) 'feilds'; allowed: fields"),
+        (json.dumps({"fields": ["a" * MAX_BODY_BYTES]}), "the body must be at most 16384 bytes"),
     ],
 )
-def test_bad_api_bodies_say_what_is_wrong(body: str | None, message: str) -> None:
-    with pytest.raises(InvalidRequestError, match=message):
+def test_bad_api_bodies_say_exactly_what_is_wrong(body: str | None, message: str) -> None:
+    """The message is the API's answer (a 400's body): each says exactly what to fix."""
+    with pytest.raises(InvalidRequestError) as raised:
         export_request_from_api("42", body)
+    assert str(raised.value) == message
+
+
+def test_as_many_fields_as_allowed_are_accepted() -> None:
+    names = tuple(f"f{i}" for i in range(20))
+    assert len(names) == MAX_FIELDS
+    assert export_request_from_api("42", json.dumps({"fields": names})).fields == names
 
 
 def test_queue_message() -> None:
@@ -70,15 +83,20 @@ def test_queue_message() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("{}", "^item_id is required$"),
-        ('{"item_id": 42}', "item_id"),
-        ('{"item_id": "42", "extra": 1}', "unknown field"),
-        ("Hello from SQS!", "not valid JSON"),
+        ("{}", "item_id is required"),
+        (
+            '{"item_id": 42}',
+            "item_id must be 1-64 characters of letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit",
+        ),
+        ('{"item_id": "42", "extra": 1}', "unknown field(s) 'extra'; allowed: fields, item_id"),
+        ("Hello from SQS!", "the body is not valid JSON"),
     ],
 )
-def test_bad_queue_messages(body: str, message: str) -> None:
-    with pytest.raises(InvalidRequestError, match=message):
+def test_bad_queue_messages_say_exactly_what_is_wrong(body: str, message: str) -> None:
+    with pytest.raises(InvalidRequestError) as raised:
         export_request_from_message(body)
+    assert str(raised.value) == message
 
 
 @pytest.mark.parametrize(
