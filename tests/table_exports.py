@@ -2,6 +2,7 @@
 
 import gzip
 import json
+from datetime import datetime, timedelta
 
 from mypy_boto3_s3 import S3Client
 
@@ -33,6 +34,11 @@ def assert_exported_once(
     stored_manifest = s3.get_object(Bucket=bucket, Key=manifest_key)
     assert stored_manifest["ContentType"] == "application/json"
     manifest = json.loads(stored_manifest["Body"].read())
+    assert set(manifest) == {"run_id", "table", "completed_at", "items", "objects"}
+    assert manifest["run_id"] == run_prefix.rstrip("/").rpartition("/")[2]
+    assert isinstance(manifest["table"], str)
+    assert manifest["table"]
+    assert datetime.fromisoformat(manifest["completed_at"]).utcoffset() == timedelta(0)
     exported: list[str] = []
     for entry in manifest["objects"]:
         stored = s3.get_object(Bucket=bucket, Key=entry["key"])
