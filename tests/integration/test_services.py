@@ -111,6 +111,15 @@ def test_a_scan_body_that_is_not_a_json_object_is_left_to_botocores_parser(body:
     assert response["body"] == body
 
 
+def test_a_scan_body_without_items_is_an_empty_page_and_keeps_the_rest() -> None:
+    """DynamoDB leaves ``Items`` out of a page that counts only (``Select=COUNT``)."""
+    response = {"status_code": 200, "body": b'{"Count": 0, "ScannedCount": 3}', "headers": {}}
+    customized: dict[str, Any] = {}
+    items_module._keep_items_as_sent(response, customized)
+    assert customized == {items_module._ITEMS_AS_SENT: []}
+    assert json.loads(response["body"]) == {"Count": 0, "ScannedCount": 3}
+
+
 def test_an_unknown_attribute_type_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="'X'"):
         items_module._to_json({"X": "?"})
