@@ -111,13 +111,25 @@ def test_a_scan_body_that_is_not_a_json_object_is_left_to_botocores_parser(body:
     assert response["body"] == body
 
 
-def test_a_scan_body_without_items_is_an_empty_page_and_keeps_the_rest() -> None:
-    """DynamoDB leaves ``Items`` out of a page that counts only (``Select=COUNT``)."""
-    response = {"status_code": 200, "body": b'{"Count": 0, "ScannedCount": 3}', "headers": {}}
+@pytest.mark.parametrize(
+    ("body", "items"),
+    [
+        (
+            b'{"Items": [{"item_id": {"S": "a"}}], "Count": 1, "ScannedCount": 3}',
+            [{"item_id": {"S": "a"}}],
+        ),
+        (b'{"Count": 0, "ScannedCount": 3}', []),  # a count-only page (Select=COUNT) has no Items
+    ],
+    ids=["items", "no-items"],
+)
+def test_a_scan_body_s_items_are_taken_out_and_the_rest_left_to_botocore(
+    body: bytes, items: list[dict[str, Any]]
+) -> None:
+    response = {"status_code": 200, "body": body, "headers": {}}
     customized: dict[str, Any] = {}
     items_module._keep_items_as_sent(response, customized)
-    assert customized == {items_module._ITEMS_AS_SENT: []}
-    assert json.loads(response["body"]) == {"Count": 0, "ScannedCount": 3}
+    assert customized == {items_module._ITEMS_AS_SENT: items}
+    assert json.loads(response["body"]) == {"Count": len(items), "ScannedCount": 3}
 
 
 def test_an_unknown_attribute_type_is_refused_by_name() -> None:
