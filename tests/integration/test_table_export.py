@@ -500,3 +500,44 @@ def test_the_bucket_keeps_uploads_longer_than_a_continuation_can_wait(
     ]
     assert abort_days, "abandoned uploads must be cleaned"
     assert min(abort_days) * 24 * 3600 > longest_wait
+
+
+# --- Where a segment stops before it starts ------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0])
+def test_no_time_left_reads_nothing_and_continues(
+    stack: Stack, api_calls: collections.Counter[str], seconds: float
+) -> None:
+    """Zero seconds left is out of time: no page is read that there is no time to write."""
+    outcome = _run(stack, "no-time", "request-1", lambda: seconds, segments=2)
+    assert outcome.status == "continuing"
+    assert api_calls["dynamodb.Scan"] == 0
+    assert _continuations(stack) == ["no-time"]
+
+
+@pytest.mark.parametrize(
+    ("progress", "stopped"),
+    [
+        (SegmentProgress(key="k", items=3, scanned=True, done=True), False),  # finished
+        (SegmentProgress(key="k", upload_id="u", etags=["e"], items=3, scanned=True), True),
+        (SegmentProgress(key="k"), True),  # another segment failed before this one began
+    ],
+    ids=["done", "stopped-before-completing", "stopped-before-reading"],
+)
+def test_a_finished_or_stopped_segment_is_handed_back_untouched(
+    stack: Stack, api_calls: collections.Counter[str], progress: SegmentProgress, stopped: bool
+) -> None:
+    stop = threading.Event()
+    if stopped:
+        stop.set()
+    segment = stack.exporter._segment(
+        new_run("untouched", stack.exports, 1),
+        0,
+        owner="request-1",
+        seconds_left=lambda: 60.0,
+        part_bytes=MIN_PART_BYTES,
+        stop=stop,
+    )
+    assert segment.export(progress) is progress
+    assert api_calls == {}

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress
 from app.services.errors import UnknownSegmentError
@@ -75,3 +75,35 @@ def test_a_failed_segment_claim_without_the_stored_item_is_no_segment(
     with pytest.raises(UnknownSegmentError) as raised:
         runs.claim_segment("r", 3, "owner", 1000, 60)
     assert str(raised.value) == "run 'r' has no segment 3"
+
+
+CHECKPOINTS: list[tuple[str, Callable[[ExportRunsTable], Any]]] = [
+    (
+        "save_segment",
+        lambda runs: runs.save_segment("r", "owner", 0, PROGRESS, segment_lease=False),
+    ),
+    ("release_segment", lambda runs: runs.release_segment("r", "owner", 0, PROGRESS)),
+    ("release", lambda runs: runs.release("r", "owner", RUN.segments)),
+]
+
+
+@pytest.mark.parametrize(("name", "write"), CHECKPOINTS, ids=[name for name, _ in CHECKPOINTS])
+def test_a_checkpoint_asks_for_no_answer(
+    stubbed: tuple[ExportRunsTable, Stubber], name: str, write: Callable[[ExportRunsTable], Any]
+) -> None:
+    """DynamoDB would send the whole run item back (up to 400 KB) with every checkpoint."""
+    runs, stubber = stubbed
+    expected = dict.fromkeys(
+        [
+            "TableName",
+            "Key",
+            "UpdateExpression",
+            "ConditionExpression",
+            "ExpressionAttributeNames",
+            "ExpressionAttributeValues",
+        ],
+        ANY,
+    )
+    stubber.add_response("update_item", {}, {**expected, "ReturnValues": "NONE"})
+
+    write(runs)
