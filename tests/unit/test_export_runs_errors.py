@@ -2,6 +2,7 @@
 ExportRunsTable write that DynamoDB refuses for a reason other than its condition. botocore's
 Stubber answers in place of DynamoDB: nothing is sent."""
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -9,8 +10,8 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress
-from app.services.errors import UnknownSegmentError
+from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress, export_runs
+from app.services.errors import LeaseLostError, UnknownSegmentError
 
 pytestmark = pytest.mark.unit
 
@@ -107,3 +108,26 @@ def test_a_checkpoint_asks_for_no_answer(
     stubber.add_response("update_item", {}, {**expected, "ReturnValues": "NONE"})
 
     write(runs)
+
+
+def test_a_lost_lease_names_its_run(stubbed: tuple[ExportRunsTable, Stubber]) -> None:
+    runs, stubber = stubbed
+    stubber.add_client_error("update_item", "ConditionalCheckFailedException", http_status_code=400)
+
+    with pytest.raises(LeaseLostError) as raised:
+        runs.save_segment("run-7", "owner", 0, PROGRESS, segment_lease=False)
+
+    assert raised.value.args == ("run-7",)
+
+
+def test_a_run_stored_with_only_its_segments_reads_as_running_with_no_start() -> None:
+    """The least a stored run holds: no status, no created_at, no fan-out set."""
+    progress = {"key": "part-0", "upload_id": None, "etags": [], "resume_key": None, "items": 0}
+    attributes = {
+        "total_segments": {"N": "1"},
+        "segment_0": {"S": json.dumps({**progress, "scanned": False, "done": False})},
+    }
+
+    assert export_runs._stored_run("r", attributes) == ExportRun(
+        "r", [SegmentProgress(key="part-0")], complete=False, manifest_key=None, created_at=None
+    )
