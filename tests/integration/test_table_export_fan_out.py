@@ -251,6 +251,18 @@ def test_a_fan_out_of_an_in_process_run_s_id_is_busy(stack: Stack) -> None:
     assert exporter.start("flat") == TableExportOutcome("flat", "busy")
 
 
+def test_a_run_expires_thirty_days_after_it_began_whichever_way_it_runs(stack: Stack) -> None:
+    """``expires_at`` is the table's TTL attribute (template.yaml): set once, at the start."""
+    runs, exports = stack.runs, stack.exports
+    assert runs.claim(export_table_operation.new_run("flat", exports, 2), "r", 1000, 60)
+    assert runs.open_fan_out(export_table_operation.new_run("fan", exports, 2), 2000)
+    assert runs.claim(export_table_operation.new_run("flat", exports, 2), "r", 5000, 60)
+    table = stack.admin.client("dynamodb")
+    for run_id, started in (("flat", 1000), ("fan", 2000)):
+        stored = table.get_item(TableName=runs.table_name, Key={"run_id": {"S": run_id}})["Item"]
+        assert int(stored["expires_at"]["N"]) == started + 30 * 24 * 3600, run_id
+
+
 @pytest.mark.parametrize("run_id", ["never-opened", "flat"])
 def test_only_a_fan_out_is_marked_dispatched(stack: Stack, run_id: str) -> None:
     """The update's condition: marking a run that is not a fan-out (gone, or in-process) fails
