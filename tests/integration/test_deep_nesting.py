@@ -58,6 +58,7 @@ def test_the_deep_bodies_fit_the_size_limit() -> None:
         ('"[[["', 0),
         ("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH, MAX_JSON_DEPTH),
         ("[[]][[]]", 2),
+        ("[][[[]]]", 3),  # a closed sibling first: each bracket closes exactly one level
     ],
 )
 def test_nesting_is_counted_outside_strings(text: str, deepest: int) -> None:

@@ -58,6 +58,9 @@ _FIELD_NAME = "each field must be an attribute name: letters, digits and '_', up
         ('{"fields": ["a", "a"]}', "fields must not repeat a name"),
         (json.dumps({"fields": [f"f{i}" for i in range(21)]}), _FIELDS_LIST),
         ('{"feilds": ["name"]}', "unknown field(s) 'feilds'; allowed: fields"),
+        ('{"b": 1, "a": 2, "fields": ["x"]}', "unknown field(s) 'a', 'b'; allowed: fields"),
+        ('{"fields": ["\\ud800"]}', _FIELD_NAME),  # an escaped surrogate is JSON text
+        ('{"fields": ["x"]}\ud800', "the body is not valid UTF-8 text"),  # a raw one is not
         (json.dumps({"fields": ["a" * MAX_BODY_BYTES]}), "the body must be at most 16384 bytes"),
     ],
 )
@@ -66,6 +69,13 @@ def test_bad_api_bodies_say_exactly_what_is_wrong(body: str | None, message: str
     with pytest.raises(InvalidRequestError) as raised:
         export_request_from_api("42", body)
     assert str(raised.value) == message
+
+
+def test_a_body_of_exactly_the_size_limit_is_judged_on_its_content() -> None:
+    body = '{"fields": ["name"]}'
+    body += " " * (16384 - len(body))
+    assert len(body.encode()) == MAX_BODY_BYTES
+    assert export_request_from_api("42", body) == ExportRequest("42", ("name",))
 
 
 def test_as_many_fields_as_allowed_are_accepted() -> None:
