@@ -1,7 +1,9 @@
 """Decimals written as their own text, by the encoder every output shares and the local runtime."""
 
+import json
 from decimal import Decimal
 
+import pytest
 from hypothesis import example, given
 
 from app.services.exact_json import dumps
@@ -22,3 +24,13 @@ def test_the_local_runtime_returns_a_decimal_with_every_digit(number: Decimal) -
     """Lambda's runtime writes a returned Decimal as its text; so does the local worker."""
     payload = _marshal({"n": number, "nan": Decimal("NaN")})
     assert payload == f'{{"n": {number}, "nan": NaN}}'
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}, b"bytes"])
+def test_what_json_cannot_hold_is_refused_as_the_json_module_refuses_it(value: object) -> None:
+    with pytest.raises(TypeError) as ours:
+        dumps({"v": value})
+    with pytest.raises(TypeError) as standard:
+        json.dumps({"v": value})
+    assert str(ours.value) == str(standard.value)
+    assert type(value).__name__ in str(ours.value)
