@@ -75,3 +75,14 @@ def test_no_deadline_outside_an_invocation(stack: Stack, clock: SimulatedClock) 
     deadline.clear()
     clock.now += 10**6
     assert stack.items.get("42") is not None
+
+
+def test_an_attempt_that_would_end_exactly_at_the_deadline_still_starts(
+    clock: SimulatedClock,
+) -> None:
+    """The deadline is the last moment an attempt may end (the answer's reserve is after it)."""
+    deadline.start(deadline.ATTEMPT_SECONDS + deadline.ANSWER_RESERVE_SECONDS)  # integral floats
+    deadline.check_before_attempt()
+    clock.now += 0.25
+    with pytest.raises(deadline.InvocationDeadlineError):
+        deadline.check_before_attempt()

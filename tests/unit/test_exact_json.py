@@ -1,6 +1,7 @@
 """Decimals written as their own text, by the encoder every output shares and the local runtime."""
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -34,3 +35,11 @@ def test_what_json_cannot_hold_is_refused_as_the_json_module_refuses_it(value: o
         json.dumps({"v": value})
     assert str(ours.value) == str(standard.value)
     assert type(value).__name__ in str(ours.value)
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "sNaN"])
+def test_a_decimal_that_is_no_number_is_refused_by_its_text(number: str) -> None:
+    with pytest.raises(
+        ValueError, match=rf"^{re.escape(str(Decimal(number)))} is not a JSON number$"
+    ):
+        dumps({"v": Decimal(number)})
