@@ -1,22 +1,13 @@
 """What each exported message counts (mutation survivors): a new object is a write, a redelivery
 that found its object already there is a repeat, never both and never twice."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.handlers import export_queue
 from app.observability import metrics
 from app.services import ExportResult
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("fresh_metrics")]
 
 
 @pytest.mark.parametrize(

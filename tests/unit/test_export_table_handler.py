@@ -2,7 +2,6 @@
 what it logs and counts, and its entry point. A fake exporter records what the handler asks."""
 
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +15,8 @@ from app.operations.requests import InvalidRequestError
 from app.services import LeaseLostError
 from tests.log_capture import lambda_output
 from tools.emulator.lambda_context import LambdaContext
+
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
 
 RUN_ID_RULE = "run_id must be 1-100 letters, digits, '_', '.' or '-'"
 
@@ -50,13 +51,6 @@ class _Exporter:
         if self.outcome is None:
             raise LeaseLostError(str(call.get("run_id")))
         return self.outcome
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 @pytest.mark.parametrize("raw", ["", "-starts-with-dash", "a" * 101, "has space", 7, None])

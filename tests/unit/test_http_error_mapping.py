@@ -8,7 +8,6 @@ from a route of their own.
 import binascii
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,14 +20,9 @@ from app.services.errors import DependencyError, IdempotencyConflictError
 from tests.conftest import EVENTS
 from tools.emulator.lambda_context import LambdaContext
 
+pytestmark = pytest.mark.usefixtures("fresh_metrics")
+
 EVENT = json.loads((EVENTS / "GetItemFunction" / "found.json").read_text())
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
 
 
 def _counts() -> dict[str, tuple[str, list[float]]]:

@@ -1,21 +1,12 @@
 """A batch with a record that could not be reported fails whole, before any record runs, and says
 so once: one error line naming the record's place (never the record), one metric."""
 
-from collections.abc import Iterator
-
 import pytest
 
 from app.handlers import sqs
 from app.observability import metrics
 
-pytestmark = pytest.mark.unit
-
-
-@pytest.fixture(autouse=True)
-def fresh_metrics() -> Iterator[None]:
-    metrics.clear_metrics()
-    yield
-    metrics.clear_metrics()
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("fresh_metrics")]
 
 
 @pytest.mark.parametrize("bad", [{"body": "{}"}, {"messageId": 7}, "message-2", None])
