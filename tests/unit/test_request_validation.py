@@ -59,6 +59,10 @@ _FIELD_NAME = "each field must be an attribute name: letters, digits and '_', up
         (json.dumps({"fields": [f"f{i}" for i in range(21)]}), _FIELDS_LIST),
         ('{"feilds": ["name"]}', "unknown field(s) 'feilds'; allowed: fields"),
         ('{"b": 1, "a": 2, "fields": ["x"]}', "unknown field(s) 'a', 'b'; allowed: fields"),
+        (  # at most five named, so a body of many typos still gets a short answer
+            json.dumps(dict.fromkeys("abcdef", 1)),
+            "unknown field(s) 'a', 'b', 'c', 'd', 'e'; allowed: fields",
+        ),
         ('{"fields": ["\\ud800"]}', _FIELD_NAME),  # an escaped surrogate is JSON text
         ('{"fields": ["x"]}\ud800', "the body is not valid UTF-8 text"),  # a raw one is not
         (json.dumps({"fields": ["a" * MAX_BODY_BYTES]}), "the body must be at most 16384 bytes"),
