@@ -4,6 +4,7 @@ import collections
 import itertools
 import string
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import botocore.client
@@ -23,6 +24,7 @@ from app.sessions import (
     s3_client,
     sts_client,
 )
+from app.sessions.assumed_role import refresh_windows
 from app.sessions.config import (
     CONNECT_TIMEOUT_SECONDS,
     MAX_ATTEMPTS,
@@ -290,3 +292,29 @@ def test_every_accepted_duration_assumes_once_per_lifetime_and_refreshes_before_
             assert next_at - at >= timedelta(seconds=seconds / 2)
             assert expiry - next_at > timedelta(seconds=worst_case_call_seconds())
     assert len(assume_roles) == sum(1 for arn, _, _ in assume_roles if arn in roles)
+
+
+def test_the_base_session_is_in_the_region_and_profile_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never the machine's defaults: the region named, and a profile only when one is named."""
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = ap-south-1\n\n[profile ops]\nregion = us-east-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    assert base_session("eu-west-1").region_name == "eu-west-1"
+    named = base_session("eu-west-1", profile_name="ops")
+    assert (named.region_name, named.profile_name) == ("eu-west-1", "ops")
+    assert base_session("eu-west-1").profile_name == "default"
+
+
+@pytest.mark.parametrize(
+    ("duration", "windows"),
+    [(900, (225, 150)), (1800, (450, 300)), (3600, (900, 600)), (43200, (900, 600))],
+)
+def test_refresh_windows_are_a_quarter_and_a_sixth_up_to_botocore_s(
+    duration: int, windows: tuple[int, int]
+) -> None:
+    """botocore's own windows are 15 and 10 minutes before expiry (advisory, mandatory)."""
+    assert refresh_windows(duration) == windows
