@@ -318,3 +318,18 @@ def test_refresh_windows_are_a_quarter_and_a_sixth_up_to_botocore_s(
 ) -> None:
     """botocore's own windows are 15 and 10 minutes before expiry (advisory, mandatory)."""
     assert refresh_windows(duration) == windows
+
+
+def test_an_assumed_role_session_keeps_the_source_s_region_and_models_and_says_how(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Built without a network call: the region named for the source (not the machine's), the
+    source's loaded service models (not a second read of them at init), and credentials that
+    say they come from AssumeRole."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-south-1")
+    source = base_session("eu-west-1")
+    session = assumed_role_session(source, RoleSpec(WRITER, "fn"))
+    assert session.region_name == "eu-west-1"
+    loader = session._session.get_component("data_loader")
+    assert loader is source._session.get_component("data_loader")
+    assert session.get_credentials().method == "assume-role"
