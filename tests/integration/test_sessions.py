@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import botocore.client
+import botocore.loaders
+import botocore.session
 import pytest
 import time_machine
 from botocore.exceptions import NoCredentialsError
@@ -41,6 +43,15 @@ _ACCEPTED = sam_template.load()["Parameters"]["WriterSessionSeconds"]
 SHORTEST, LONGEST = int(_ACCEPTED["MinValue"]), int(_ACCEPTED["MaxValue"])
 
 
+@pytest.fixture
+def own_loaders(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's own loader per session: tests/conftest.py shares one across every session, which
+    would make a shared loader indistinguishable from a fresh one."""
+    monkeypatch.setattr(botocore.session, "create_loader", botocore.loaders.create_loader)
+    fresh = botocore.session.Session(), botocore.session.Session()
+    assert fresh[0].get_component("data_loader") is not fresh[1].get_component("data_loader")
+
+
 def _put(stack: Stack, key: str) -> None:
     s3_client(stack.writer).put_object(Bucket=stack.exports.bucket_name, Key=key, Body=b"{}")
 
@@ -54,7 +65,7 @@ def test_building_an_assumed_role_session_calls_nothing(
 
 
 def test_an_assumed_role_session_reads_the_service_models_through_its_source_s_loader(
-    aws: None,
+    aws: None, own_loaders: None
 ) -> None:
     """Cold init: a loader of its own would read and parse botocore's JSON models a second time."""
     source = base_session(REGION)
@@ -321,7 +332,7 @@ def test_refresh_windows_are_a_quarter_and_a_sixth_up_to_botocore_s(
 
 
 def test_an_assumed_role_session_keeps_the_source_s_region_and_models_and_says_how(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, own_loaders: None
 ) -> None:
     """Built without a network call: the region named for the source (not the machine's), the
     source's loaded service models (not a second read of them at init), and credentials that
