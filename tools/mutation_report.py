@@ -1,7 +1,8 @@
 """Write mutation/report.md from the last ``make mutation``: the score, per module, and every
 surviving mutant with its diff and verdict.
 
-Runs in ``.venv-mutation`` (it reads mutmut's results in ``mutants/`` through mutmut's own code).
+Runs in ``.venv-mutation`` (it reads mutmut's results in ``mutants/`` through mutmut's own code;
+only :func:`load_mutants` imports mutmut, so the rest is tested in the suite's own venv).
 Verdicts live in ``mutation/verdicts.toml``, one ``[[mutant]]`` table each::
 
     function = "ItemsTable.get"    # the function or Class.method, without its module
@@ -13,7 +14,8 @@ Verdicts live in ``mutation/verdicts.toml``, one ``[[mutant]]`` table each::
 A verdict names the mutation by what it changes, not by mutmut's numbering or the module's path,
 so it still applies after a module moves or its other functions change. ``--draft`` prints such a
 table for each survivor that has none, to fill in. The script fails (exit 1) when the score is
-below the target, a survivor has no verdict, or a ``killed_by`` mutant survives.
+below the target, a survivor has no verdict, a ``killed_by`` mutant survives or its test is gone,
+or a verdict matches no mutant at all (its code changed, so it no longer says anything).
 """
 
 import argparse
@@ -25,12 +27,6 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
-
-from mutmut.mutation.data import SourceFileMutationData
-from mutmut.mutation.diff_apply import get_diff_for_mutant
-from mutmut.stats import status_by_exit_code
-from mutmut.utils.file_utils import walk_mutatable_files
-from mutmut.utils.format_utils import orig_function_and_class_names_from_key
 
 from tools import mutation_sample
 
@@ -72,12 +68,15 @@ def _changed(diff: str, sign: str) -> list[str]:
     ]
 
 
-def _function(name: str) -> str:
-    function, class_name = orig_function_and_class_names_from_key(name)
-    return f"{class_name}.{function}" if class_name else function
+def load_mutants(judged_functions: frozenset[str] = frozenset()) -> list[Mutant]:
+    """Every mutant of the last run, with its diff when it survived or its function has a
+    verdict (so a verdict whose mutant is now killed is told from one that matches nothing)."""
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+    from mutmut.utils.format_utils import orig_function_and_class_names_from_key
 
-
-def load_mutants() -> list[Mutant]:
     mutants = []
     for path in sorted(walk_mutatable_files()):
         data = SourceFileMutationData(path=path)
@@ -85,8 +84,11 @@ def load_mutants() -> list[Mutant]:
         module = str(path.with_suffix("")).removeprefix("src" + os.sep).replace(os.sep, ".")
         for name, exit_code in sorted(data.exit_code_by_key.items(), key=_natural):
             status = status_by_exit_code[exit_code]
-            diff = "" if status in DETECTED else get_diff_for_mutant(name, path=path)
-            mutants.append(Mutant(name, module, _function(name), status, diff))
+            function, class_name = orig_function_and_class_names_from_key(name)
+            function = f"{class_name}.{function}" if class_name else function
+            wanted = status not in DETECTED or function in judged_functions
+            diff = get_diff_for_mutant(name, path=path) if wanted else ""
+            mutants.append(Mutant(name, module, function, status, diff))
     return mutants
 
 
@@ -137,6 +139,7 @@ def render(
     mutants: list[Mutant],
     entries: list[dict[str, Any]],
     sample: mutation_sample.Sample | None = None,
+    mutmut_version: str = "(version not given)",
 ) -> tuple[str, list[str]]:
     """The report, and what fails the run."""
     problems = []
@@ -166,6 +169,11 @@ def render(
         if "killed_by" in entry and not _test_exists(entry["killed_by"])
     ]
     unused = [entry for entry in entries if not any(_matches(entry, mutant) for mutant in mutants)]
+    if unused:
+        problems.append(
+            f"{len(unused)} verdicts in {VERDICTS} match no mutant (their code changed): "
+            "remove them"
+        )
 
     wall = f"{int(WALL_SECONDS.read_text())} s" if WALL_SECONDS.exists() else "not recorded"
     lines = [
@@ -176,7 +184,7 @@ def render(
         "",
         f"- **Score: {score:.1%}** of {len(mutants)} mutants killed ({detected}); "
         f"target {TARGET:.0%}.",
-        f"- mutmut {version('mutmut')}, Python {sys.version.split()[0]}, the fast in-process "
+        f"- mutmut {mutmut_version}, Python {sys.version.split()[0]}, the fast in-process "
         "tests (tools/mutation_selection.py); last full run's wall time: " + wall + ".",
         f"- Statuses: {_statuses(mutants)}.",
         *(
@@ -216,7 +224,12 @@ def render(
             "```",
             "",
         ]
-    killers = [entry for entry in entries if "killed_by" in entry]
+    killers = [
+        entry
+        for entry in entries
+        if "killed_by" in entry
+        and any(_matches(entry, mutant) and mutant.detected for mutant in mutants)
+    ]
     lines += ["", f"## Survivors of earlier runs killed by new tests ({len(killers)})", ""]
     lines += [
         f"- `{entry['function']}`: {_change(entry)}: `{entry['killed_by']}`" for entry in killers
@@ -264,15 +277,15 @@ def main(argv: list[str] | None = None) -> int:
         "--draft", action="store_true", help="print verdict stubs for unexplained survivors"
     )
     args = parser.parse_args(argv)
-    mutants = load_mutants()
     entries = tomllib.loads(VERDICTS.read_text())["mutant"] if VERDICTS.exists() else []
+    mutants = load_mutants(frozenset(entry["function"] for entry in entries))
     if args.draft:
         for mutant in mutants:
             survived = mutant.status not in (*DETECTED, mutation_sample.NOT_CHECKED)
             if survived and not any(_matches(entry, mutant) for entry in entries):
                 print(_draft(mutant))
         return 0
-    report, problems = render(mutants, entries, mutation_sample.load())
+    report, problems = render(mutants, entries, mutation_sample.load(), version("mutmut"))
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(report)
     print(f"{REPORT}: {report.splitlines()[4].removeprefix('- ')}")
