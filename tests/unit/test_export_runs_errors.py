@@ -10,8 +10,15 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from app.services import DependencyError, ExportRun, ExportRunsTable, SegmentProgress, export_runs
-from app.services.errors import LeaseLostError, UnknownSegmentError
+from app.services import (
+    DependencyError,
+    ExportRun,
+    ExportRunsTable,
+    LeaseLostError,
+    SegmentProgress,
+    UnknownSegmentError,
+    export_runs,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -35,9 +35,9 @@ from app.services import (
     Item,
     ItemsTable,
     SegmentProgress,
+    UnknownSegmentError,
     UploadGoneError,
 )
-from app.services.errors import UnknownSegmentError
 from app.services.exact_json import dumps
 
 SEGMENTS = 4

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         DependencyError,
         IdempotencyConflictError,
         LeaseLostError,
+        UnknownSegmentError,
         UploadGoneError,
     )
     from app.services.export_runs import ExportRun, ExportRunsTable, SegmentProgress
@@ -26,6 +27,7 @@ _LAZY = {
     "DependencyError": "errors",
     "IdempotencyConflictError": "errors",
     "LeaseLostError": "errors",
+    "UnknownSegmentError": "errors",
     "UploadGoneError": "errors",
     "ExportRun": "export_runs",
     "ExportRunsTable": "export_runs",
@@ -54,6 +56,7 @@ __all__ = [
     "LeaseLostError",
     "ScanPage",
     "SegmentProgress",
+    "UnknownSegmentError",
     "UploadGoneError",
 ]
 
