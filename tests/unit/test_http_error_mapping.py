@@ -155,6 +155,14 @@ REFUSALS: list[tuple[str, Any, str]] = [
     ("method-not-a-string", _with(("requestContext", "http", "method"), 7), NOT_HTTP),
     ("no-raw-path", _with(("rawPath",), None), NOT_HTTP),
     ("body-a-number", _with(("body",), 5), "the body must be a string"),
+    *(
+        (
+            f"base64-flag-{flag!r}",
+            _with(("isBase64Encoded",), flag),
+            "isBase64Encoded must be true or false",
+        )
+        for flag in ("false", 0, None)
+    ),
     (
         "stage-a-list",
         _with(("requestContext", "stage"), ["$default"]),

@@ -124,6 +124,8 @@ def _envelope_problem(event: dict[str, Any]) -> str | None:
         )
     if not isinstance(event.get("body"), str | None):
         return "the body must be a string"
+    if not isinstance(event.get("isBase64Encoded", False), bool):  # "false" would decode the body
+        return "isBase64Encoded must be true or false"
     return _strings_problem(event)
 
 

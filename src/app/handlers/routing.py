@@ -9,10 +9,14 @@ functions have one route each, and :func:`app.handlers.http.resolve` has already
 envelope, so what is left is small: match the method and path, call the route, map its exceptions
 the way the resolver does (the nearest registered class in the exception's MRO), and build the
 response the resolver builds. ``tests/unit/test_routing.py`` runs generated events through this
-and through Powertools' resolver, and requires the same responses.
+and through Powertools' resolver, and requires the same responses, except where this router is
+stricter on purpose: a path matches a rule whole (Powertools' ``^...$`` also matches before a
+final newline), a stage is taken off the path only when the path starts with it, and a base64 body
+with a character no base64 text has is refused instead of encoded and partly decoded.
 """
 
 import base64
+import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +62,8 @@ class Request:
         base64, ``UnicodeDecodeError`` when it is not UTF-8)."""
         body: str | None = self.raw_event.get("body")
         if self.raw_event.get("isBase64Encoded") and body:
+            if not body.isascii():  # base64 text is ASCII; a lone surrogate cannot even be encoded
+                raise binascii.Error("a base64 body holds only ASCII characters")
             return base64.b64decode(body.encode()).decode()
         return body
 
@@ -83,7 +89,7 @@ class Router:
         """Register ``route`` for ``method`` and ``rule`` (``/items/<item_id>``); the rule's
         parameters are passed to it as keyword arguments."""
         groups = _PARAMETER.sub(lambda name: f"(?P<{name[1]}>{_PARAMETER_CHARACTERS})", rule)
-        pattern = re.compile(f"^{groups}$")
+        pattern = re.compile(groups)
 
         def register(route: Route) -> Route:
             self._routes.append((method.upper(), pattern, route))
@@ -129,7 +135,7 @@ class Router:
         path = _path(event)
         try:
             for route_method, pattern, route in self._routes:
-                match = pattern.match(path) if route_method == method else None
+                match = pattern.fullmatch(path) if route_method == method else None
                 if match:
                     return route(**match.groupdict())
             raise NotFoundError(path)
@@ -158,10 +164,18 @@ class Router:
 
 
 def _path(event: dict[str, Any]) -> str:
-    """The path routes match: ``rawPath`` without the stage, unless the stage is ``$default``
-    (or missing: API Gateway always sends one; Powertools fails on an event without)."""
+    """The path routes match: ``rawPath`` without the stage it starts with, if any.
+
+    A named stage reached through the API's own endpoint starts the path (``/prod/items/42``);
+    through a custom domain's API mapping it does not (``/items/42``, stage ``prod``), and cutting
+    the stage's length off regardless, as Powertools does, would route ``s/42``. ``$default`` (or
+    no stage: API Gateway always sends one) is never in the path.
+    """
     raw_path: str = event["rawPath"]
     stage = event["requestContext"].get("stage")
-    if stage is None or stage == "$default":
+    if not stage or stage == "$default":
         return raw_path
-    return raw_path[len(f"/{stage}") :]
+    prefix = f"/{stage}"
+    if raw_path == prefix or raw_path.startswith(prefix + "/"):
+        return raw_path[len(prefix) :]
+    return raw_path
