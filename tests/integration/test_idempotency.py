@@ -77,6 +77,42 @@ def test_a_malformed_key_is_a_400(stack: Stack, context: LambdaContext, key: str
     assert stack.objects() == {}
 
 
+UNNAMEABLE_IDS = ["", "a/../../b", "a\x00b", "a\ud800", "a b", "x" * 129, "ключ"]
+"""Ids a direct Invoke may send where API Gateway and SQS send base64 text or a UUID."""
+
+
+@pytest.mark.parametrize("request_id", UNNAMEABLE_IDS)
+def test_a_request_id_that_cannot_name_an_export_is_a_400(
+    stack: Stack, context: LambdaContext, request_id: str
+) -> None:
+    response = call("ExportItemFunction", _request(request_id, key=None), stack, context)
+    assert response["statusCode"] == 400, response
+    assert "names its export" in json.loads(response["body"])["message"]
+    assert stack.objects() == {}
+
+
+@pytest.mark.parametrize("message_id", UNNAMEABLE_IDS)
+def test_a_message_id_that_cannot_name_an_export_is_a_reported_failure(
+    stack: Stack, context: LambdaContext, message_id: str
+) -> None:
+    batch = load_event("ExportQueueFunction/batch")
+    record = {**batch["Records"][0], "messageId": message_id}
+    answer = call("ExportQueueFunction", {"Records": [record]}, stack, context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": message_id}]}
+    assert stack.objects() == {}
+
+
+@pytest.mark.parametrize(
+    "request_id", ["Rk1bAhDZjoEEJr0=", "a+b/c=", "4f1c0000-0000-0000-0000-00000000000b", "x" * 128]
+)
+def test_every_id_api_gateway_or_sqs_sends_names_its_export(
+    stack: Stack, context: LambdaContext, request_id: str
+) -> None:
+    response = call("ExportItemFunction", _request(request_id, key=None), stack, context)
+    assert response["statusCode"] == 201, response
+    assert json.loads(response["body"])["key"] == f"exports/42/{request_id}.json"
+
+
 def test_the_same_message_delivered_twice_writes_one_object(
     stack: Stack, context: LambdaContext
 ) -> None:
