@@ -431,6 +431,11 @@ def records(draw: st.DrawFn) -> Record:
     body = draw(good_messages if good else bad_messages)
     if body is None and draw(st.booleans()):
         del record["body"]  # a record missing its body
+    elif not good and draw(st.integers(0, 4)) == 0:
+        # A direct Invoke's body may be JSON itself rather than text holding it.
+        record["body"] = draw(
+            json_values.filter(lambda v: v is not None and not isinstance(v, str))
+        )
     else:
         record["body"] = body
     for key in draw(
@@ -450,8 +455,9 @@ def _reported(response: dict[str, Any]) -> set[str]:
 
 
 def test_queue_reports_exactly_the_bad_records_and_exports_the_rest(
-    bucket: Bucket, context: LambdaContext
+    bucket: Bucket, context: LambdaContext, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """...and says why for each, as rejected input: none is reported in silence or as a defect."""
     seen: collections.Counter[bool] = collections.Counter()
 
     @settings(FUZZ, max_examples=60)
@@ -459,8 +465,13 @@ def test_queue_reports_exactly_the_bad_records_and_exports_the_rest(
     def run(batch: list[Record]) -> None:
         seen.update(entry.good for entry in batch)
         event = {"Records": [entry.record for entry in batch]}
+        caplog.clear()
         response = call("ExportQueueFunction", event, bucket.stack, invocation(context))
-        assert _reported(response) == {e.record["messageId"] for e in batch if not e.good}
+        bad = {e.record["messageId"] for e in batch if not e.good}
+        assert _reported(response) == bad
+        said = [(r.getMessage(), getattr(r, "message_id", None)) for r in caplog.records]
+        assert sorted(m for text, m in said if text == "message rejected") == sorted(bad), said
+        assert not [m for text, m in said if text == "message failed unexpectedly"], said
         written = {key.rpartition("/")[2].removesuffix(".json") for key in bucket.take()}
         assert written == {entry.record["messageId"] for entry in batch if entry.good}
 

@@ -295,6 +295,26 @@ def _deliver_one(stack: Stack, context: LambdaContext) -> dict[str, Any] | None:
     return response
 
 
+@pytest.mark.parametrize(
+    "body", [None, 7, ["run-1"], {"run_id": "run-1"}, "", "[]", '{"run_id": "run-1", "x": 1}']
+)
+def test_a_continuation_without_a_message_in_its_body_is_rejected_and_says_so(
+    stack: Stack, caplog: pytest.LogCaptureFixture, body: object
+) -> None:
+    """A direct Invoke may send a record with no body, or JSON where SQS sends text."""
+    record: dict[str, Any] = {"messageId": "m-1"}
+    if body is not None:
+        record["body"] = body
+    context = context_for("ExportTableFunction")
+    response = call("ExportTableFunction", {"Records": [record]}, stack, context)
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    said = [(r.levelname, r.getMessage(), getattr(r, "message_id", None)) for r in caplog.records]
+    assert [line for line in said if line[2] is not None] == [
+        ("WARNING", "message rejected", "m-1")
+    ]
+    assert stack.objects() == {}
+
+
 def test_a_continuation_delivered_before_its_sender_returns_still_finishes_the_run(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,7 +28,7 @@ def _export_record(
     record: dict[str, Any], items: ItemsTable, exports: ExportsBucket
 ) -> ExportResult:
     """One record, on a worker thread: parse its body, export its item."""
-    request = export_request_from_message(record["body"])
+    request = export_request_from_message(record.get("body"))
     # A message carries no verified caller: whoever could send it, IAM allowed to.
     return export_item(
         request, record["messageId"], items=items, exports=exports, caller=UNVERIFIED

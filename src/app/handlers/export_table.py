@@ -137,7 +137,9 @@ def handle(
         check_records(records)
 
         def continue_run(record: dict[str, Any]) -> None:
-            document = parse_json_object(record["body"], allowed=frozenset({"run_id", "segment"}))
+            document = parse_json_object(
+                record.get("body"), allowed=frozenset({"run_id", "segment"})
+            )
             segment = _parse_segment(document["segment"]) if "segment" in document else None
             outcome = export(_parse_run_id(document.get("run_id")), segment=segment)
             if outcome.status == "unknown":

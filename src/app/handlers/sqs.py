@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TypeVar
 
-from app.handlers.errors import UnreportableRecordError
+from app.handlers.errors import RunLeasedError, UnreportableRecordError
 from app.observability import logger, metrics
 from app.operations import InvalidRequestError, ItemNotFoundError
 from app.services import DependencyError, IdempotencyConflictError
@@ -58,6 +58,14 @@ def reported_failures(message_id: str) -> Iterator[None]:
             metric = "MessagesFailedPermanently"
         logger.error(message, extra={"message_id": message_id, **error.log_fields()})
         metrics.add_metric(name=metric, unit="Count", value=1)
+        raise
+    except RunLeasedError:
+        raise  # logged where it is decided: redelivery is the plan, not a failure
+    except Exception:
+        # Neither the input nor AWS: a defect. Its traceback is all anyone will have when the
+        # message reaches the dead-letter queue, so it is logged here, once.
+        logger.exception("message failed unexpectedly", extra={"message_id": message_id})
+        metrics.add_metric(name="MessagesFailedUnexpectedly", unit="Count", value=1)
         raise
 
 

@@ -108,8 +108,13 @@ def nests_deeper_than(text: str, limit: int) -> bool:
     return False
 
 
-def parse_json_object(body: str | None, *, allowed: frozenset[str]) -> Mapping[str, Any]:
-    """The body as a JSON object holding only ``allowed`` keys (a typo is an error, not a no-op)."""
+def parse_json_object(body: object, *, allowed: frozenset[str]) -> Mapping[str, Any]:
+    """The body as a JSON object holding only ``allowed`` keys (a typo is an error, not a no-op).
+
+    ``body`` is whatever the event held: SQS and API Gateway send text or nothing, a direct Invoke
+    any JSON value."""
+    if body is not None and not isinstance(body, str):
+        raise InvalidRequestError("the body must be text holding a JSON object, not JSON itself")
     if body is None or not body.strip():
         raise InvalidRequestError("the body must be a JSON object, e.g. {} for the defaults")
     try:
@@ -143,7 +148,7 @@ def export_request_from_api(item_id: object, body: str | None) -> ExportRequest:
     return ExportRequest(parse_item_id(item_id), _parse_fields(document.get("fields")))
 
 
-def export_request_from_message(body: str | None) -> ExportRequest:
+def export_request_from_message(body: object) -> ExportRequest:
     """A queue message such as ``{"item_id": "42", "fields": ["name"]}``."""
     document = parse_json_object(body, allowed=frozenset({"item_id", "fields"}))
     if "item_id" not in document:
