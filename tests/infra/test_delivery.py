@@ -743,7 +743,7 @@ def test_the_role_may_attach_the_managed_policies_sam_attaches(
         for translated in translated_templates
         for resource in translated["Resources"].values()
         if resource["Type"] == "AWS::IAM::Role"
-        for arn in resource["Properties"].get("ManagedPolicyArns", [])
+        for arn in _managed_policy_arns(resource)
     }
     assert attached
     for arn in attached:
@@ -860,18 +860,18 @@ def test_the_deploy_role_cannot_change_or_pass_the_end_to_end_role() -> None:
     )
 
 
-# What the AWS managed policies SAM attaches allow (their documented contents).
+# What the AWS managed policies the roles carry allow (their documented contents). The only one
+# is the functions' logs: SAM's AWSLambdaSQSQueueExecutionRole, which would poll every queue of the
+# account, no role carries (tests/infra/test_least_privilege.py); its poll is an inline statement.
 MANAGED_POLICIES = {
     LAMBDA_ROLE: ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-    "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole": [
-        "sqs:ReceiveMessage",
-        "sqs:DeleteMessage",
-        "sqs:GetQueueAttributes",
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:PutLogEvents",
-    ],
 }
+
+
+def _managed_policy_arns(role: dict[str, Any]) -> list[str]:
+    """A role's managed policies: SAM's roles name them literally, the template's own roles with
+    ``${AWS::Partition}``."""
+    return [_resolve(arn, {}, {}) for arn in role["Properties"].get("ManagedPolicyArns", [])]
 
 
 def _boundary(stack_name: str) -> list[dict[str, Any]]:
@@ -952,22 +952,11 @@ def _stack_role_rights(translated: dict[str, Any]) -> list[tuple[str, str, str]]
                     for resource in _example_arns(statement["Resource"], resources)
                 ]
         events = resources.get(function_id, {}).get("Properties", {})
-        queues = [
-            mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
-            for mapping in resources.values()
-            if mapping["Type"] == "AWS::Lambda::EventSourceMapping"
-            and mapping["Properties"]["FunctionName"].get("Ref", "").startswith(function_id)
-        ]
-        for managed in role["Properties"].get("ManagedPolicyArns", []):
+        for managed in _managed_policy_arns(role):
             for action in MANAGED_POLICIES[managed]:
-                if action.startswith("logs:"):
-                    group = ARN.format("logs") + f"log-group:/aws/lambda/{DEV}-{function_id}-1A2B"
-                    rights.append((role_id, action, f"{group}:log-stream:2026/11/23/x"))
-                else:
-                    rights += [
-                        (role_id, action, _example_arns({"Fn::GetAtt": [q, "Arn"]}, resources)[0])
-                        for q in queues
-                    ]
+                assert action.startswith("logs:"), action
+                group = ARN.format("logs") + f"log-group:/aws/lambda/{DEV}-{function_id}-1A2B"
+                rights.append((role_id, action, f"{group}:log-stream:2026/11/23/x"))
         assert events or role_id in {"WriterRole", "DeploymentRole"}, role_id
     return rights
 

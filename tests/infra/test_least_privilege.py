@@ -1,5 +1,6 @@
 """Each role in the translated template may do exactly what its code does, and no more."""
 
+import fnmatch
 from typing import Any
 
 import pytest
@@ -12,6 +13,24 @@ WRITER_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${AWS::StackName}-exports-writer"
 }
 TABLE_ARN = {"Fn::GetAtt": ["ItemsTable", "Arn"]}
+BASIC_EXECUTION = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+"""The one managed policy a role may carry: a function's own logs (logs:CreateLogStream and
+PutLogEvents, CreateLogGroup), as every function role SAM generates has it."""
+POLLER = "PollOwnQueue"
+"""The inline policy of the role of a function with an SQS event: what Lambda's event source
+mapping calls with the role to deliver the queue's batches (the code never calls it)."""
+POLLER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+POLLED = {"ExportQueueFunctionRole": "ExportQueue", "ExportTableFunctionRole": "ExportTableQueue"}
+"""Each role whose function has an SQS event, and the one queue it may poll."""
+PARAMETER_SETS = [
+    {},
+    {"Stage": "prod", "RolesBoundaryPolicy": "items-service-prod-roles-boundary"},
+    {"EnableSnapStart": "true"},
+    {"TableExportFanOut": "true"},
+    {"WriterRoleArn": "arn:aws:iam::210987654321:role/exports-writer"},
+    {"WriterViaRoleArn": "arn:aws:iam::210987654321:role/exports-hub"},
+]
+"""Ways a team may deploy the stack: none of them may change what a role carries."""
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +38,16 @@ def resources(template: dict[str, Any]) -> dict[str, Any]:
     return sam_template.translate(template)["Resources"]  # type: ignore[no-any-return]
 
 
-def _statements(role: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(action, resource) pairs of a role's inline policies."""
+def _statements(role: dict[str, Any], policy_name: str | None = None) -> list[tuple[str, Any]]:
+    """(action, resource) pairs of a role's inline policies: of those the code calls (every one
+    but ``POLLER``), or of the one named."""
     pairs = []
     for policy in role["Properties"].get("Policies", []):
+        wanted = (
+            policy["PolicyName"] == policy_name if policy_name else policy["PolicyName"] != POLLER
+        )
+        if not wanted:
+            continue
         for statement in policy["PolicyDocument"]["Statement"]:
             assert statement["Effect"] == "Allow"
             actions = (
@@ -160,3 +185,94 @@ def test_codedeploy_may_move_only_the_live_aliases_read_the_rollback_alarms_and_
         ("cloudwatch:DescribeAlarms", [{"Fn::GetAtt": [a, "Arn"]} for a in rollback_alarms]),
     ]
     assert "ManagedPolicyArns" not in role
+
+
+def _managed_policies(role: dict[str, Any]) -> list[str]:
+    """A role's managed policy ARNs, as CloudFormation resolves them in the aws partition."""
+    return [
+        arn if isinstance(arn, str) else arn["Fn::Sub"].replace("${AWS::Partition}", "aws")
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+    ]
+
+
+@pytest.mark.parametrize("parameters", PARAMETER_SETS, ids=lambda p: ",".join(p) or "defaults")
+def test_no_role_carries_a_managed_policy_but_the_basic_execution_role(
+    template: dict[str, Any], parameters: dict[str, str]
+) -> None:
+    """SAM attaches AWSLambdaSQSQueueExecutionRole to the role it generates for a function with
+    an SQS event: sqs:ReceiveMessage, DeleteMessage and GetQueueAttributes on every queue of the
+    account (the dead-letter queues too). A role of the template's own carries only the function's
+    logs; its poll is an inline statement on its own queue (the test below)."""
+    resources = sam_template.translate(template, parameters)["Resources"]
+    function_roles = {
+        resource["Properties"]["Role"]["Fn::GetAtt"][0]
+        for resource in resources.values()
+        if resource["Type"] == "AWS::Lambda::Function"
+    }
+    roles = {k: r for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
+    assert function_roles < set(roles)
+    for role_id, role in roles.items():
+        expected = [BASIC_EXECUTION] if role_id in function_roles else []
+        assert _managed_policies(role) == expected, role_id
+    # Not a SAM role any more, but what SAM's was apart from the poll: trust, boundary and tags.
+    generated = resources["GetItemFunctionRole"]["Properties"]
+    for role_id in POLLED:
+        properties = roles[role_id]["Properties"]
+        assert set(properties) == set(generated), role_id
+        for name in ("AssumeRolePolicyDocument", "PermissionsBoundary", "Tags"):
+            assert properties[name] == generated[name], (role_id, name)
+
+
+def _mapped_queues(resources: dict[str, Any]) -> dict[str, str]:
+    """Role -> the queue its function's SQS event source mapping polls, from the mappings."""
+    aliases = {
+        logical_id: resource["Properties"]["FunctionName"]["Ref"]
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Alias"
+    }
+    mapped = {}
+    for mapping in resources.values():
+        if mapping["Type"] != "AWS::Lambda::EventSourceMapping":
+            continue
+        queue, attribute = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"]
+        assert (resources[queue]["Type"], attribute) == ("AWS::SQS::Queue", "Arn")
+        function = aliases[mapping["Properties"]["FunctionName"]["Ref"]]
+        role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
+        assert role not in mapped, f"{role}: one queue per function"
+        mapped[role] = queue
+    return mapped
+
+
+def test_each_sqs_event_source_role_may_poll_only_its_own_queue(
+    resources: dict[str, Any],
+) -> None:
+    """Exactly the three actions the event source mapping needs, on the mapping's queue alone:
+    neither the other function's queue nor a dead-letter queue (a role that could receive from a
+    dead-letter queue could delete what the alarms and the runbook rely on finding there). No
+    event the code handles needs this statement: tests/integration/test_least_privilege_proven.py
+    proves it needed by making the mapping's calls with the role, as moto runs no mappings, and
+    shows the role denied on every other queue; this pins its one form, to the mapping's queue."""
+    assert _mapped_queues(resources) == POLLED
+    for role_id, queue in POLLED.items():
+        (poller,) = [
+            p for p in resources[role_id]["Properties"]["Policies"] if p["PolicyName"] == POLLER
+        ]
+        assert poller["PolicyDocument"]["Statement"] == [
+            {
+                "Effect": "Allow",
+                "Action": POLLER_ACTIONS,
+                "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+            }
+        ], role_id
+    # Nowhere else: no other role has a poller policy, and no statement the code's policies
+    # hold grants a poll (not even through a wildcard action).
+    for role_id, role in resources.items():
+        if role["Type"] != "AWS::IAM::Role":
+            continue
+        assert role_id in POLLED or not _statements(role, POLLER), role_id
+        polls = [
+            (action, resource)
+            for action, resource in _statements(role)
+            if any(fnmatch.fnmatch(poll.lower(), action.lower()) for poll in POLLER_ACTIONS)
+        ]
+        assert polls == [], role_id

@@ -6,16 +6,23 @@ bugs), so every request a worker makes is judged against the policies of the rol
 
 * **Enough**: each function runs all its events (``events/<Function>/``) with only its own role's
   policies, and the writer role's for S3 writes, and every event gets its expected response.
+  Each SQS event source mapping polls its queue with only its function's role: moto runs no
+  mappings, so the proof makes the mapping's calls itself, with the role's credentials, as Lambda
+  does (``GetQueueAttributes``, ``ReceiveMessage`` until it has a message the proof sent, then
+  ``DeleteMessage``).
 * **Needed**: for every inline statement of every role in the translated template, found there
   (so a new statement is covered without touching this file), a variant stack without that one
   statement makes some event of a function using the role fail as AWS would: a 500 from the API
   (no retry fixes a denial), batch item failures from SQS, a function error from a direct
-  invocation. A statement that no event needs fails the test: remove it, or add the event that
-  needs it. Each action of a statement with several is also removed alone, in a variant of its
-  own; for the actions moto does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a
-  strict xfail, which fails once moto starts checking them.
+  invocation, or, for the statement the mapping needs, a denied poll. A statement that no event
+  or poll needs fails the test: remove it, or add the event that needs it. Each action of a
+  statement with several is also removed alone, in a variant of its own; for the actions moto
+  does not authorize (``MOTO_DOES_NOT_AUTHORIZE``) that test is a strict xfail, which fails once
+  moto starts checking them.
 * **Nothing more**, with the roles' own credentials: the function role cannot write to the
-  bucket, the writer role cannot read the table, and the writer cannot write outside ``exports/``.
+  bucket, the writer role cannot read the table, the writer cannot write outside ``exports/``, and
+  no function role can poll a queue but its own mapping's (the other function's, the dead-letter
+  queues: SAM's AWSLambdaSQSQueueExecutionRole would let it poll every queue of the account).
 
 ``ExportTableFunction`` also runs ``{}`` with ``TABLE_EXPORT_RESERVE_SECONDS`` raised above its
 timeout, so the run stops before its first page and must queue its continuation: that is the
@@ -58,6 +65,9 @@ SEED = EVENTS / "seed.json"
 BASE_STACK = "least-privilege"
 ROLE_TYPE = "AWS::IAM::Role"
 FUNCTION_TYPE = "AWS::Lambda::Function"
+ALIAS_TYPE = "AWS::Lambda::Alias"
+MAPPING_TYPE = "AWS::Lambda::EventSourceMapping"
+QUEUE_TYPE = "AWS::SQS::Queue"
 KEY_REUSED = "ExportItemFunction/with_idempotency_key"
 """Sent again with other fields, it is the event that needs the writer's s3:GetObject (HeadObject
 of the object the key's first use made)."""
@@ -141,6 +151,22 @@ def functions_using(translated: dict[str, Any], role: str) -> list[str]:
     return sorted(function for function, its_role in role_of.items() if its_role in trusted)
 
 
+def mapped_queues(translated: dict[str, Any]) -> dict[str, list[str]]:
+    """Function -> the queues its SQS event source mappings poll (through its alias)."""
+    resources = translated["Resources"]
+    mapped: dict[str, list[str]] = {}
+    for mapping in resources.values():
+        if mapping["Type"] != MAPPING_TYPE:
+            continue
+        target = mapping["Properties"]["FunctionName"]["Ref"]
+        if resources[target]["Type"] == ALIAS_TYPE:
+            target = resources[target]["Properties"]["FunctionName"]["Ref"]
+        queue = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        assert resources[queue]["Type"] == QUEUE_TYPE, queue
+        mapped.setdefault(target, []).append(queue)
+    return mapped
+
+
 TRANSLATED = sam_template.translate(sam_template.load())
 PROVEN_ELSEWHERE = {
     "PreTrafficHookFunctionRole": (
@@ -169,6 +195,12 @@ FUNCTIONS = sorted(
     logical_id
     for logical_id, resource in TRANSLATED["Resources"].items()
     if resource["Type"] == FUNCTION_TYPE
+)
+MAPPED_QUEUES = mapped_queues(TRANSLATED)
+QUEUES = sorted(
+    logical_id
+    for logical_id, resource in TRANSLATED["Resources"].items()
+    if resource["Type"] == QUEUE_TYPE
 )
 
 
@@ -281,6 +313,8 @@ class Outcome:
     logs: dict[str, str] = field(default_factory=dict)
     """Probe name -> the log text of the environment it ran in."""
     error: BaseException | None = None
+    polls: dict[str, str | None] = field(default_factory=dict)
+    """Poll name (``<Function>/polls <Queue>``) -> the action it was denied, ``None`` if none."""
     fan_out: FanOut | None = None
     """The fanned-out export, in the stacks it is run in (the base, ``FAN_OUT_VARIANTS``)."""
 
@@ -351,6 +385,45 @@ def _fan_out(local: LocalAws, logs_dir: Path, label: str) -> FanOut:
     return FanOut(local, steps, log)
 
 
+def _poll(local: LocalAws, function_id: str, queue_id: str) -> str | None:
+    """What Lambda's event source mapping calls for one batch of ``queue_id``, with the function's
+    role as Lambda makes them: the first action denied, or ``None`` when all were allowed. The
+    message polled is one this sends (as the runner); whatever else it receives first it leaves
+    hidden, as a mapping would. AWS authorizes the mapping's batch deletes as sqs:DeleteMessage;
+    moto names the action after the call, so this deletes one message at a time."""
+    url = local.deployment.resources[queue_id]
+    body = json.dumps({"least_privilege_poll": f"{function_id}/{queue_id}/{time.monotonic_ns()}"})
+    local.aws.client("sqs").send_message(QueueUrl=url, MessageBody=body)
+    sqs = _function_session(local, function_id).client("sqs", endpoint_url=local.aws.endpoint_url)
+    action = "sqs:GetQueueAttributes"
+    try:
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+        action = "sqs:ReceiveMessage"
+        receipt = None
+        while receipt is None:
+            received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
+            assert received.get("Messages"), f"{queue_id}: the message sent to poll never came"
+            receipt = next(
+                (m["ReceiptHandle"] for m in received["Messages"] if m["Body"] == body), None
+            )
+        action = "sqs:DeleteMessage"
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=receipt)
+    except ClientError as error:
+        if error.response["ResponseMetadata"]["HTTPStatusCode"] != 403:
+            raise
+        return action
+    return None
+
+
+def _polls(local: LocalAws, function_ids: list[str]) -> dict[str, str | None]:
+    """Every SQS event source mapping of these functions, each polled once (``_poll``)."""
+    return {
+        f"{function_id}/polls {queue_id}": _poll(local, function_id, queue_id)
+        for function_id in function_ids
+        for queue_id in MAPPED_QUEUES.get(function_id, [])
+    }
+
+
 def _run_probes(
     local: LocalAws, function_ids: list[str], logs_dir: Path, label: str, pool: ThreadPoolExecutor
 ) -> Outcome:
@@ -407,6 +480,8 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
                         )
                         if statement in FAN_OUT_VARIANTS:
                             outcome.fan_out = _fan_out(stack, logs_dir, f"variant-{index}-fan-out")
+                        # After the fan-out, which reads the same queue.
+                        outcome.polls = _polls(stack, functions_using(TRANSLATED, statement.role))
                         return outcome
                     except Exception as error:  # noqa: BLE001 - reported by that statement's test
                         return Outcome(error=error)
@@ -422,6 +497,7 @@ def proof(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proof]:
                     )
                     variants = {key: future.result() for key, future in pending.items()}
                     fanned_out = fan_out.result()
+                    base.polls = _polls(local, sorted(local.deployment.functions))
             yield Proof(local, base, variants, time.monotonic() - began, fanned_out)
 
 
@@ -431,6 +507,7 @@ def test_every_function_and_the_writer_have_statements_to_prove() -> None:
     assert elsewhere == {"PreTrafficHookFunction"}
     assert proven == set(FUNCTIONS) - elsewhere
     assert "WriterRole" in {statement.role for statement in STATEMENTS}
+    assert MAPPED_QUEUES, "the SQS event source mappings, whose polls are proven too"
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -445,6 +522,13 @@ def test_each_function_succeeds_with_only_its_own_roles(proof: Proof, function_i
             proof.base.logs[probe.name][-3000:],
         )
         assert "AccessDenied" not in proof.base.logs[probe.name], probe.name
+    polls = {
+        name: denied
+        for name, denied in proof.base.polls.items()
+        if name.startswith(f"{function_id}/")
+    }
+    assert list(polls) == [f"{function_id}/polls {q}" for q in MAPPED_QUEUES.get(function_id, [])]
+    assert all(denied is None for denied in polls.values()), polls
 
 
 def _denied_probes(proof: Proof, statement: Statement) -> list[str]:
@@ -461,6 +545,11 @@ def _denied_probes(proof: Proof, statement: Statement) -> list[str]:
                 assert "AccessDenied" in outcome.logs[probe.name], probe.name
             else:  # unaffected events still succeed: only the denied call failed
                 assert probe.succeeded(invocation), (probe.name, invocation.response)
+    removed = statement.actions if statement.without is None else (statement.without,)
+    for name, denied_action in outcome.polls.items():
+        if denied_action is not None:  # denied exactly what the variant took away
+            assert denied_action in removed, (name, denied_action)
+            denied.append(name)
     return denied
 
 
@@ -487,8 +576,8 @@ def test_removing_the_statement_makes_an_event_fail_as_in_aws(
     functions = functions_using(TRANSLATED, statement.role)
     assert functions, f"no function runs as or assumes {statement.role}"
     assert _denied_probes(proof, statement), (
-        f"no event of {', '.join(functions)} needs {statement.id}: remove the statement, or add "
-        "the event that needs it to events/"
+        f"no event or poll of {', '.join(functions)} needs {statement.id}: remove the statement, "
+        "or add the event that needs it to events/"
     )
 
 
@@ -625,6 +714,30 @@ def test_a_function_role_cannot_write_to_the_bucket(proof: Proof, function_id: s
     bucket = local.deployment.resources["ExportsBucket"]
     key = f"exports/least-privilege/{function_id}.json"
     assert _denied(s3.put_object, Bucket=bucket, Key=key, Body=b"{}") == "AccessDenied"
+
+
+@pytest.mark.parametrize("function_id", FUNCTIONS)
+def test_a_function_role_cannot_poll_any_queue_but_its_own_mappings(
+    proof: Proof, function_id: str
+) -> None:
+    """Not the other function's queue, nor a dead-letter queue: no role may receive (and so
+    delete) what the dead-letter alarms and the runbook rely on finding there. Its own queue it
+    polls in every stack (``test_each_function_succeeds_with_only_its_own_roles``)."""
+    local = proof.local
+    sqs = _function_session(local, function_id).client("sqs", endpoint_url=local.aws.endpoint_url)
+    others = [q for q in QUEUES if q not in MAPPED_QUEUES.get(function_id, [])]
+    assert len(others) >= len(QUEUES) - 1
+    for queue_id in others:
+        url = local.deployment.resources[queue_id]
+        for call, arguments in [
+            (sqs.get_queue_attributes, {"AttributeNames": ["All"]}),
+            (sqs.receive_message, {"MaxNumberOfMessages": 10}),
+            (sqs.delete_message, {"ReceiptHandle": "not-received"}),
+        ]:
+            with pytest.raises(ClientError) as refused:
+                call(QueueUrl=url, **arguments)
+            status = refused.value.response["ResponseMetadata"]["HTTPStatusCode"]
+            assert status == 403, (queue_id, call.__name__, refused.value)
 
 
 @pytest.mark.parametrize("function_id", EXPORTERS)
