@@ -89,6 +89,25 @@ def test_writer_may_only_put_and_head_objects_under_the_export_prefix(
         assert variables["EXPORT_PREFIX"] == prefix
 
 
+def test_a_given_writer_role_is_let_into_the_bucket_with_the_writer_s_rights_only(
+    resources: dict[str, Any], template: dict[str, Any]
+) -> None:
+    """S3 admits a requester of another account only if the bucket policy allows it too: with
+    ``WriterRoleArn`` set, the policy allows that role exactly what the stack's own writer may."""
+    policy = resources["ExportsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowing = [statement for statement in policy if statement.get("Effect") != "Deny"]
+    assert template["Conditions"]["CreateWriterRole"] == {
+        "Fn::Equals": [{"Ref": "WriterRoleArn"}, ""]
+    }
+    [(condition, own_writer, given_writer)] = [statement["Fn::If"] for statement in allowing]
+    assert (condition, own_writer) == ("CreateWriterRole", {"Ref": "AWS::NoValue"})
+    assert given_writer["Principal"] == {"AWS": {"Ref": "WriterRoleArn"}}
+    assert given_writer["Effect"] == "Allow"
+    assert set(given_writer) == {"Sid", "Effect", "Principal", "Action", "Resource"}
+    given = [(action, given_writer["Resource"]) for action in given_writer["Action"]]
+    assert given == _statements(resources["WriterRole"])
+
+
 def test_writer_is_trusted_only_by_the_export_function_roles(resources: dict[str, Any]) -> None:
     trust = resources["WriterRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
     principals = [statement["Principal"] for statement in trust]
