@@ -77,6 +77,10 @@ def test_a_malformed_key_is_a_400(stack: Stack, context: LambdaContext, key: str
     assert stack.objects() == {}
 
 
+UNNAMEABLE = (
+    "the request's id (requestId, messageId) names its export and must be 1-128 letters, "
+    "digits, '+', '/', '=', '_' or '-'"
+)
 UNNAMEABLE_IDS = ["", "a/../../b", "a\x00b", "a\ud800", "a b", "x" * 129, "ключ"]
 """Ids a direct Invoke may send where API Gateway and SQS send base64 text or a UUID."""
 
@@ -87,7 +91,7 @@ def test_a_request_id_that_cannot_name_an_export_is_a_400(
 ) -> None:
     response = call("ExportItemFunction", _request(request_id, key=None), stack, context)
     assert response["statusCode"] == 400, response
-    assert "names its export" in json.loads(response["body"])["message"]
+    assert json.loads(response["body"])["message"] == UNNAMEABLE
     assert stack.objects() == {}
 
 

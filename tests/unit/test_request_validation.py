@@ -105,9 +105,14 @@ def test_queue_message() -> None:
         ),
         ('{"item_id": "42", "extra": 1}', "unknown field(s) 'extra'; allowed: fields, item_id"),
         ("Hello from SQS!", "the body is not valid JSON"),
+        *(
+            (json_itself, "the body must be text holding a JSON object, not JSON itself")
+            for json_itself in (7, ["42"], {"item_id": "42"}, True)
+        ),
+        (None, "the body must be a JSON object, e.g. {} for the defaults"),
     ],
 )
-def test_bad_queue_messages_say_exactly_what_is_wrong(body: str, message: str) -> None:
+def test_bad_queue_messages_say_exactly_what_is_wrong(body: object, message: str) -> None:
     with pytest.raises(InvalidRequestError) as raised:
         export_request_from_message(body)
     assert str(raised.value) == message

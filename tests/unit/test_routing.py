@@ -200,11 +200,12 @@ def test_a_path_with_a_final_newline_is_no_route(path: str, stage: str) -> None:
         ("/prod/items/42", "prod"),  # the API's own endpoint, a named stage
         ("/items/42", "prod"),  # a custom domain's API mapping: no stage in the path
         ("/items/42", "items"),  # a stage named like the path's first segment: /items is cut
+        ("/$default/items/42", "$default"),  # the default stage is never in the path
     ],
 )
 def test_the_stage_is_cut_only_where_the_path_starts_with_it(path: str, stage: str) -> None:
     answer = OURS.resolve(_get(path, stage))
-    expected = 404 if stage == "items" else 200
+    expected = 404 if stage in ("items", "$default") else 200
     assert answer["statusCode"] == expected, answer
     if expected == 200:
         assert json.loads(answer["body"])["item_id"] == "42"
