@@ -67,7 +67,41 @@ def test_a_scheduled_event_names_its_run_after_its_time() -> None:
 
 def test_a_time_without_the_scheduler_source_is_not_a_schedule() -> None:
     event = {"time": "2026-11-23T09:00:00Z"}
-    assert export_table._run_id_for(event, _Context(0, "req-9")) == "manual-req-9"
+    with pytest.raises(InvalidRequestError, match=r"^unknown field\(s\) 'time'; "):
+        export_table._run_id_for(event, _Context(0, "req-9"))
+
+
+def test_an_empty_direct_invoke_starts_a_run_of_its_own() -> None:
+    assert export_table._run_id_for({}, _Context(0, "req-9")) == "manual-req-9"
+
+
+@pytest.mark.parametrize(
+    ("event", "named"),
+    [
+        ({"runid": "run.1"}, "'runid'"),
+        ({"Records": "x"}, "'Records'"),
+        ({"run_id": "run.1", "segment": 2}, "'segment'"),
+        ({"source": "aws.events"}, "'source'"),
+        ({f"k{i}": i for i in range(7)}, "'k0', 'k1', 'k2', 'k3', 'k4'"),
+        ({"x" * 70: 1}, "'" + "x" * 64 + "'"),
+    ],
+)
+def test_a_direct_invoke_with_a_typo_starts_nothing_and_says_what_it_takes(
+    monkeypatch: pytest.MonkeyPatch, event: dict[str, Any], named: str
+) -> None:
+    """Taken for {}, a misspelt ``run_id`` would start a whole-table export nobody asked for."""
+    exporter = _Exporter(TableExportOutcome("run.1", "complete"))
+    monkeypatch.setattr(export_table.runtime, "table_exporter", lambda: exporter)
+    context = LambdaContext("items-test-ExportTableFunction", timeout_seconds=60)
+
+    with lambda_output():
+        response = export_table.lambda_handler(event, context)  # type: ignore[arg-type]
+
+    assert response == {
+        "status": "rejected",
+        "message": f'unknown field(s) {named}; {{}} starts a run, {{"run_id": "..."}} resumes one',
+    }
+    assert exporter.calls == []
 
 
 def test_an_explicit_run_id_is_checked_and_kept() -> None:

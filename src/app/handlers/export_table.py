@@ -37,7 +37,8 @@ from app.services import (
 RESERVE_SECONDS = float(os.environ.get("TABLE_EXPORT_RESERVE_SECONDS", "30"))
 """Kept back from the function timeout for the last part, the checkpoint and the continuation."""
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
-NOT_AN_OBJECT = 'the event must be a JSON object: {} starts a run, {"run_id": "..."} resumes one'
+DIRECT_INVOKE = '{} starts a run, {"run_id": "..."} resumes one'
+NOT_AN_OBJECT = f"the event must be a JSON object: {DIRECT_INVOKE}"
 
 UNACKNOWLEDGED = frozenset({"busy", "superseded"})
 """Outcomes after which no one may be left to carry the run on: the continuation must return."""
@@ -62,9 +63,18 @@ def _parse_segment(raw: object) -> int:
     return raw
 
 
+MAX_NAMED_UNKNOWN = 5
+
+
 def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
     if event.get("source") == "aws.events" and isinstance(event.get("time"), str):
         return _parse_run_id("scheduled-" + re.sub(r"[^0-9A-Za-z]", "-", event["time"]))
+    # A direct Invoke: anything but run_id is a typo (``runid``, ``Records`` that is no list),
+    # and taking it for {} would start a whole-table export nobody asked for.
+    unknown = sorted(set(event) - {"run_id"})
+    if unknown:
+        named = ", ".join(repr(name[:64]) for name in unknown[:MAX_NAMED_UNKNOWN])
+        raise InvalidRequestError(f"unknown field(s) {named}; {DIRECT_INVOKE}")
     if "run_id" in event:
         return _parse_run_id(event["run_id"])
     return f"manual-{context.aws_request_id}"
