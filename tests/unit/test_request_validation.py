@@ -104,6 +104,10 @@ def test_queue_message() -> None:
             "starting with a letter or digit",
         ),
         ('{"item_id": "42", "extra": 1}', "unknown field(s) 'extra'; allowed: fields, item_id"),
+        (
+            '{"item_id": "42", "' + "x" * 70 + '": 1}',
+            "unknown field(s) '" + "x" * 64 + "'; allowed: fields, item_id",
+        ),
         ("Hello from SQS!", "the body is not valid JSON"),
         *(
             (json_itself, "the body must be text holding a JSON object, not JSON itself")

@@ -28,7 +28,13 @@ from app.handlers.errors import RunLeasedError
 from app.handlers.invocation import within_remaining_time
 from app.handlers.sqs import check_records, partial_batch_response
 from app.observability import logger, metrics
-from app.operations import InvalidRequestError, TableExporter, TableExportOutcome, parse_json_object
+from app.operations import (
+    InvalidRequestError,
+    TableExporter,
+    TableExportOutcome,
+    parse_json_object,
+    refuse_unknown_fields,
+)
 from app.services import (
     DependencyError,
     LeaseLostError,
@@ -63,18 +69,12 @@ def _parse_segment(raw: object) -> int:
     return raw
 
 
-MAX_NAMED_UNKNOWN = 5
-
-
 def _run_id_for(event: dict[str, Any], context: LambdaContext) -> str:
     if event.get("source") == "aws.events" and isinstance(event.get("time"), str):
         return _parse_run_id("scheduled-" + re.sub(r"[^0-9A-Za-z]", "-", event["time"]))
     # A direct Invoke: anything but run_id is a typo (``runid``, ``Records`` that is no list),
     # and taking it for {} would start a whole-table export nobody asked for.
-    unknown = sorted(set(event) - {"run_id"})
-    if unknown:
-        named = ", ".join(repr(name[:64]) for name in unknown[:MAX_NAMED_UNKNOWN])
-        raise InvalidRequestError(f"unknown field(s) {named}; {DIRECT_INVOKE}")
+    refuse_unknown_fields(event, frozenset({"run_id"}), DIRECT_INVOKE)
     if "run_id" in event:
         return _parse_run_id(event["run_id"])
     return f"manual-{context.aws_request_id}"

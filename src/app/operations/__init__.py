@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         export_request_from_message,
         parse_item_id,
         parse_json_object,
+        refuse_unknown_fields,
     )
 
 _LAZY = {
@@ -57,6 +58,7 @@ _LAZY = {
     "export_request_from_message": "requests",
     "parse_item_id": "requests",
     "parse_json_object": "requests",
+    "refuse_unknown_fields": "requests",
 }
 __all__ = [
     "UNVERIFIED",
@@ -77,6 +79,7 @@ __all__ = [
     "get_item",
     "parse_item_id",
     "parse_json_object",
+    "refuse_unknown_fields",
     "run_pre_traffic_hook",
 ]
 

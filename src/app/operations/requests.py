@@ -19,6 +19,9 @@ FIELD_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 MAX_FIELDS = 20
 MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 32
+MAX_NAMED_UNKNOWN = 5
+"""A refusal names at most this many unknown fields, each cut to a field name's 64 characters:
+the refusal echoes what the caller sent, and an event may hold megabytes of names."""
 """Arrays and objects nested in a body (DynamoDB's own limit for a document). Checked before
 parsing: ``json.loads`` recurses once a level and, past the interpreter's recursion limit (which
 differs between Python versions), raises RecursionError instead of an error about the body."""
@@ -133,13 +136,17 @@ def parse_json_object(body: object, *, allowed: frozenset[str]) -> Mapping[str, 
         raise InvalidRequestError("the body is not valid JSON") from None
     if not isinstance(document, dict):
         raise InvalidRequestError("the body must be a JSON object")
+    refuse_unknown_fields(document, allowed, f"allowed: {', '.join(sorted(allowed))}")
+    return document
+
+
+def refuse_unknown_fields(document: Mapping[str, Any], allowed: frozenset[str], hint: str) -> None:
+    """Refuse ``document`` if it holds a key outside ``allowed`` (a typo is an error, not a
+    no-op), naming the first few and ending with ``hint``: what the caller may send instead."""
     unknown = sorted(set(document) - allowed)
     if unknown:
-        named = ", ".join(map(repr, unknown[:5]))
-        raise InvalidRequestError(
-            f"unknown field(s) {named}; allowed: {', '.join(sorted(allowed))}"
-        )
-    return document
+        named = ", ".join(repr(name[:64]) for name in unknown[:MAX_NAMED_UNKNOWN])
+        raise InvalidRequestError(f"unknown field(s) {named}; {hint}")
 
 
 def export_request_from_api(item_id: object, body: str | None) -> ExportRequest:
